@@ -1,0 +1,155 @@
+"""QuantMindExtension: the Jupyter server extension, its settings and its routes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, Unicode, default, validate
+
+from .handlers.ide import IDEHandler
+from .handlers.rest import (
+    BacktestCancelHandler,
+    BacktestEventsHandler,
+    BacktestHandler,
+    BacktestListHandler,
+    BacktestRunHandler,
+    StrategiesHandler,
+)
+from .handlers.websocket import BacktestStreamHandler
+from .service import BacktestService, ServiceLimits
+from .sinks import HubSink, set_default_sink
+
+_RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
+IDE_BUILD_DIR = Path(__file__).parent / "static" / "ide"
+#: Environment variables through which kernels of this server find it.
+ENV_URL = "QM_JUPYTER_URL"
+ENV_TOKEN = "QM_JUPYTER_TOKEN"
+
+
+class QuantMindExtension(ExtensionApp):
+    """Streams backtests over ``/ws`` and runs them through ``/api/v1/backtest``."""
+
+    name = "qm_jupyter"
+    load_other_extensions = True
+
+    workers = Int(2, help="How many worker processes run backtests at once.").tag(config=True)
+    db_path = Unicode(
+        help="SQLite file that keeps runs and their events across restarts "
+        "(default: <jupyter data dir>/qm_jupyter/runs.sqlite)."
+    ).tag(config=True)
+    progress_every = Int(100, help="Bars between two progress reports of a run.").tag(config=True)
+    max_progress_rate = Float(
+        20.0, help="At most this many backtest_progress events per second per run."
+    ).tag(config=True)
+    max_sample_bars = Int(
+        50_000_000, help="Largest built-in sample run (bars) a request may ask for."
+    ).tag(config=True)
+    max_data_file_bytes = Int(
+        4 * 1024**3, help="Largest CSV/Parquet file (bytes) a run may read."
+    ).tag(config=True)
+    max_queued_runs = Int(1000, help="Runs that may wait for a worker before 429.").tag(config=True)
+    cancel_grace = Float(
+        1.5, help="Seconds a cancelled run has to stop before its worker is killed."
+    ).tag(config=True)
+    ws_max_message_size = Int(
+        64 * 1024, help="Largest /ws frame a client may send (bytes); larger closes with 1009."
+    ).tag(config=True)
+    subscriber_buffer = Int(
+        10_000, help="Frames queued for one /ws client before it reads from the store instead."
+    ).tag(config=True)
+    slow_client_timeout = Float(
+        10.0,
+        help="A /ws client whose buffer is full and that has read nothing for this many "
+        "seconds is closed (code 4008) and may resume with since.",
+    ).tag(config=True)
+    ws_ping_interval = Float(30.0, help="Seconds between /ws pings (0: none).").tag(config=True)
+    ws_ping_timeout = Float(30.0, help="Seconds without a pong before /ws closes.").tag(config=True)
+    ide_dir = Unicode(help="Folder of the built QuantMind IDE served at /quantmind/.").tag(
+        config=True
+    )
+
+    @default("db_path")
+    def _default_db_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "qm_jupyter" / "runs.sqlite")
+
+    @default("ide_dir")
+    def _default_ide_dir(self) -> str:
+        return str(IDE_BUILD_DIR)
+
+    @validate("workers")
+    def _validate_workers(self, proposal) -> int:
+        if proposal["value"] < 1:
+            raise ValueError("QuantMindExtension.workers must be at least 1")
+        return proposal["value"]
+
+    def initialize_settings(self) -> None:
+        self.service = BacktestService(
+            self.db_path,
+            self.serverapp.root_dir,
+            workers=self.workers,
+            cancel_grace=self.cancel_grace,
+            limits=ServiceLimits(
+                max_sample_bars=self.max_sample_bars,
+                max_data_file_bytes=self.max_data_file_bytes,
+                max_queued_runs=self.max_queued_runs,
+                progress_every=self.progress_every,
+                max_progress_rate=self.max_progress_rate,
+            ),
+            log=self.log,
+        )
+        self.service.recover()
+        self.settings.update(
+            {
+                "qm_jupyter_service": self.service,
+                "qm_jupyter_ws": {
+                    "max_message_size": self.ws_max_message_size,
+                    "subscriber_buffer": self.subscriber_buffer,
+                    "slow_client_timeout": self.slow_client_timeout,
+                    "ping_interval": self.ws_ping_interval,
+                    "ping_timeout": self.ws_ping_timeout,
+                },
+            }
+        )
+
+    def initialize_handlers(self) -> None:
+        run = rf"/api/v1/backtest/{_RUN_ID}"
+        self.handlers.extend(
+            [
+                (r"/api/v1/backtest/run", BacktestRunHandler),
+                (r"/api/v1/backtest/?", BacktestListHandler),
+                (rf"{run}/cancel", BacktestCancelHandler),
+                (rf"{run}/events", BacktestEventsHandler),
+                (rf"{run}/?", BacktestHandler),
+                (r"/api/v1/strategies/?", StrategiesHandler),
+                (r"/ws", BacktestStreamHandler),
+                (
+                    r"/quantmind/(.*)",
+                    IDEHandler,
+                    {"path": self.ide_dir, "default_filename": "index.html"},
+                ),
+            ]
+        )
+
+    def _export_connection(self) -> None:
+        """Tell kernels started by this server where it is (they inherit the environment)."""
+        os.environ[ENV_URL] = self.serverapp.connection_url
+        token = getattr(self.serverapp.identity_provider, "token", "") or ""
+        if token:
+            os.environ[ENV_TOKEN] = token
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        """Start the workers once the loop runs; in-process sources publish to the hub."""
+        self.service.runner.start()
+        self._export_connection()
+        set_default_sink(HubSink(self.service.hub, asyncio.get_running_loop()))
+        self.log.info(
+            "qm_jupyter: %d backtest workers, runs stored in %s", self.workers, self.db_path
+        )
+
+    async def stop_extension(self) -> None:
+        set_default_sink(None)
+        await self.service.stop()

@@ -1,0 +1,61 @@
+"""qm_jupyter's backtest engine: numpy/pandas, long-only, streaming-friendly.
+
+Usage::
+
+    from qm_jupyter.engine import run_backtest
+
+    result = run_backtest("data/prices.csv", "sma_crossover", {"fast": 10, "slow": 30},
+                          commission=0.001)
+    result.metrics        # final_balance, total_return, total_trades, win_rate, sharpe_ratio,
+                          # max_drawdown, bars, duration (the `backtest_complete` keys)
+    result.equity         # pd.Series of equity at every close, indexed by bar time
+    result.trades         # pd.DataFrame: entry_time, exit_time, entry_price, exit_price,
+                          # size, return, pnl
+
+Own strategies come in two forms, `VectorStrategy` (or a plain signals function) and per-bar
+`Strategy`; see `qm_jupyter.engine.strategy`.
+
+Conventions:
+
+- A signal computed on bar t's close fills at bar t+1's open; a signal on the last bar has no next
+  bar and is ignored.
+- Long-only, all-in with fractional units unless a per-bar strategy sizes with `buy(size)`.
+- Commission c is a fraction of traded value (default 0): buying with cash V at price p gives
+  V / (p * (1 + c)) units; selling u units at p gives u * p * (1 - c).
+- Equity is marked at every close: cash + units * close.
+- A position still open at the end is closed at the last bar's close and counts as a trade.
+- Metrics are defined in `qm_jupyter.engine.metrics` (Sharpe from per-bar returns with ddof=1,
+  periods per year inferred from bar spacing; undefined values are None, never NaN).
+- Progress, cancellation and trade logs are described in `qm_jupyter.engine.reporting`; data
+  formats and errors in `qm_jupyter.engine.data` and `qm_jupyter.engine.spec`.
+"""
+
+from .data import load_prices
+from .errors import BacktestCancelled, DataError, ParamError
+from .metrics import METRIC_KEYS
+from .params import Param
+from .registry import get_strategy, list_strategies, register_strategy, validate_params
+from .reporting import RunObserver
+from .result import BacktestResult
+from .runner import run_backtest
+from .spec import validate_data_spec
+from .strategy import Strategy, VectorStrategy
+
+__all__ = [
+    "METRIC_KEYS",
+    "BacktestCancelled",
+    "BacktestResult",
+    "DataError",
+    "Param",
+    "ParamError",
+    "RunObserver",
+    "Strategy",
+    "VectorStrategy",
+    "get_strategy",
+    "list_strategies",
+    "load_prices",
+    "register_strategy",
+    "run_backtest",
+    "validate_data_spec",
+    "validate_params",
+]

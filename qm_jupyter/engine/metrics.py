@@ -1,0 +1,99 @@
+"""Run metrics, the same keys as the wire event `backtest_complete`.
+
+- sharpe_ratio: mean / sample std (ddof=1) of the per-bar simple returns of the equity curve,
+  times sqrt(periods_per_year), risk-free rate 0. The returns are equity[t] / equity[t-1] - 1 for
+  t = 1..n-1 (`equity.pct_change()` without its leading NaN). Bar 0's equity always equals the
+  initial balance (nothing can fill before bar 1's open), so prepending the initial balance would
+  only add a zero return.
+- periods_per_year, unless given, from the median bar spacing: about a day (20 h to 4 days) -> 252,
+  about a week (4 to 10 days) -> 52, about a month (20 to 40 days) -> 12, other spacings of a day or
+  more -> 365.25 days / spacing; intraday -> 252 * the median number of bars per calendar date.
+- max_drawdown: min(equity / running max of equity - 1), a negative fraction, 0.0 if never under
+  water.
+- win_rate: share of trades with a positive return; total_return: final / initial - 1.
+- Undefined values (Sharpe with < 2 returns or zero std, win_rate without trades) are None; every
+  value is a plain Python float, int or None, never NaN or inf.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .ledger import Ledger
+
+METRIC_KEYS = ("final_balance", "total_return", "total_trades", "win_rate", "sharpe_ratio",
+               "max_drawdown", "bars", "duration")
+
+_DAY = 86_400 * 10**9  # ns
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def infer_periods_per_year(index: pd.DatetimeIndex) -> float | None:
+    """Bars per year from the median spacing of `index` (None with fewer than 2 bars)."""
+    if len(index) < 2:
+        return None
+    if index.tz is not None:  # calendar dates in the index's own time zone
+        index = index.tz_localize(None)
+    ns = index.as_unit("ns").asi8
+    spacing = float(np.median(np.diff(ns)))
+    days = spacing / _DAY
+    if days < 20 / 24:
+        dates = ns // _DAY
+        starts = np.flatnonzero(np.diff(dates)) + 1
+        per_date = np.diff(np.concatenate(([0], starts, [len(dates)])))
+        return 252.0 * float(np.median(per_date))
+    if days <= 4:
+        return 252.0
+    if days <= 10:
+        return 52.0
+    if 20 <= days <= 40:
+        return 12.0
+    return 365.25 / days
+
+
+def sharpe_ratio(equity: NDArray[np.float64], periods_per_year: float | None) -> float | None:
+    if periods_per_year is None or len(equity) < 3:
+        return None
+    returns = equity[1:] / equity[:-1]
+    returns -= 1.0
+    std = float(returns.std(ddof=1))
+    if not std > 0:
+        return None
+    return _finite(returns.mean() / std * math.sqrt(periods_per_year))
+
+
+def max_drawdown(equity: NDArray[np.float64]) -> float:
+    peak = np.maximum.accumulate(equity)
+    np.divide(equity, peak, out=peak)
+    return min(float(peak.min()) - 1.0, 0.0)
+
+
+def compute_metrics(
+    equity: NDArray[np.float64],
+    ledger: Ledger,
+    initial_balance: float,
+    periods_per_year: float | None,
+    duration: float,
+) -> dict[str, Any]:
+    """The `backtest_complete` metrics of a finished run."""
+    final = float(equity[-1])
+    returns = ledger.returns
+    return {
+        "final_balance": final,
+        "total_return": _finite(final / initial_balance - 1.0),
+        "total_trades": len(ledger),
+        "win_rate": float((returns > 0).mean()) if len(ledger) else None,
+        "sharpe_ratio": sharpe_ratio(equity, periods_per_year),
+        "max_drawdown": max_drawdown(equity),
+        "bars": len(equity),
+        "duration": float(duration),
+    }

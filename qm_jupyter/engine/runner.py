@@ -1,0 +1,151 @@
+"""`run_backtest`: one call from data and strategy to metrics, equity and trades.
+
+The order of what a watcher sees is fixed: `on_start` and a start log line, then trade log lines
+and `on_progress` calls in bar order (the last at bars_processed == total_bars), then an end log
+line and `on_complete`. A vectorized strategy is simulated first (numpy) and then reported in one
+cheap pass over its progress points; a per-bar strategy reports as it goes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .bar_loop import run_bars
+from .data import DataSource, load_prices
+from .errors import ParamError
+from .ledger import Ledger, all_in_ledger, equity_curve, fill_bars
+from .metrics import compute_metrics, infer_periods_per_year
+from .registry import StrategyLike, as_strategy, validate_params
+from .reporting import Progress, RunObserver, TradeLog, checkpoints, report_ledger
+from .result import BacktestResult, trades_frame
+from .spec import validate_data_spec
+from .strategy import Strategy, VectorStrategy
+
+DEFAULT_LOGGER = "qm_jupyter.engine"
+
+
+def run_backtest(
+    data: DataSource,
+    strategy: StrategyLike,
+    params: dict[str, Any] | None = None,
+    *,
+    initial_balance: float = 10_000.0,
+    commission: float = 0.0,
+    periods_per_year: float | None = None,
+    progress_every: int = 100,
+    observer: RunObserver | None = None,
+    logger: logging.Logger | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    root_dir: str | Path | None = None,
+) -> BacktestResult:
+    """Backtest `strategy` on `data` and return its result.
+
+    `data` is a DataFrame, a CSV/Parquet path (relative to `root_dir` if given) or a wire spec
+    (``{"path": ...}`` or ``{"sample": "gbm", "bars": N, "seed": S, "freq": "1min"}``).
+    `strategy` is a registered name, a `Strategy`/`VectorStrategy` subclass or a signals function.
+
+    >>> r = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
+    ...                  {"fast": 10, "slow": 30}, commission=0.001)
+    >>> sorted(r.metrics) == sorted(METRIC_KEYS)
+    True
+
+    Raises DataError (bad data), ParamError (bad params or run settings), BacktestCancelled
+    (`should_stop()` returned True at a progress point); a strategy's own exception propagates.
+    """
+    started = time.perf_counter()
+    logger = logger or logging.getLogger(DEFAULT_LOGGER)
+    cls = as_strategy(strategy)
+    resolved = validate_params(cls, params)
+    _check_settings(initial_balance, commission, periods_per_year, progress_every)
+    initial_balance, commission = float(initial_balance), float(commission)
+    prices = load_prices(data, root_dir)
+    n, index = len(prices), prices.index
+    info = {
+        "strategy": cls.name, "params": resolved, "data": _describe(data, n, root_dir),
+        "initial_balance": initial_balance, "commission": commission, "total_bars": n,
+        "first_bar_time": index[0].isoformat(), "last_bar_time": index[-1].isoformat(),
+    }
+    if observer is not None:
+        observer.on_start(info)
+    logger.info("Backtest started: %s(%s) on %d bars from %s to %s, balance %.2f, commission %g",
+                cls.name, ", ".join(f"{k}={v}" for k, v in resolved.items()), n,
+                info["first_bar_time"], info["last_bar_time"], initial_balance, commission)
+    points = checkpoints(n, progress_every)
+    progress = Progress(n, initial_balance, observer, should_stop)
+    trade_log = TradeLog(logger, index)
+    close = prices["close"].to_numpy()
+    instance = cls(**resolved)
+    if isinstance(instance, Strategy):
+        instance.data, instance._cols = prices, {}
+        instance._logger = logger.getChild("strategy")
+        instance.init()
+        ledger = run_bars(instance, initial_balance, commission, points, progress, trade_log)
+        equity = equity_curve(ledger, close, initial_balance)
+    else:
+        ledger = _vector_ledger(instance, prices, initial_balance, commission)
+        equity = equity_curve(ledger, close, initial_balance)
+        report_ledger(ledger, equity, points, progress, trade_log)
+    if periods_per_year is None:
+        periods_per_year = infer_periods_per_year(index)
+    metrics = compute_metrics(equity, ledger, initial_balance, periods_per_year,
+                              time.perf_counter() - started)
+    logger.info("Backtest complete: %d trades, final balance %.2f, return %s, sharpe %s, "
+                "max drawdown %.2f%% in %.3fs", metrics["total_trades"], metrics["final_balance"],
+                _pct(metrics["total_return"]), metrics["sharpe_ratio"],
+                metrics["max_drawdown"] * 100, metrics["duration"])
+    if observer is not None:
+        observer.on_complete(metrics)
+    return BacktestResult(cls.name, resolved, metrics, pd.Series(equity, index=index,
+                          name="equity", copy=False), trades_frame(ledger, index))
+
+
+def _vector_ledger(strategy: VectorStrategy, prices: pd.DataFrame, initial_balance: float,
+                   commission: float) -> Ledger:
+    signals = strategy.signals(prices)
+    try:
+        entry_bar, exit_bar = fill_bars(signals, len(prices))
+    except ValueError as exc:
+        raise ValueError(f"strategy '{strategy.name}' returned bad signals: {exc}") from None
+    return all_in_ledger(entry_bar, exit_bar, prices["open"].to_numpy(),
+                         prices["close"].to_numpy(), initial_balance, commission)
+
+
+def _check_settings(initial_balance: Any, commission: Any, periods_per_year: Any,
+                    progress_every: Any) -> None:
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    if not (number(initial_balance) and initial_balance > 0):
+        raise ParamError("initial_balance",
+                         f"initial_balance must be a positive number, got {initial_balance!r}")
+    if not (number(commission) and 0 <= commission < 1):
+        raise ParamError("commission",
+                         f"commission must be a fraction in [0, 1), got {commission!r}")
+    if periods_per_year is not None and not (number(periods_per_year) and periods_per_year > 0):
+        raise ParamError("periods_per_year",
+                         f"periods_per_year must be a positive number, got {periods_per_year!r}")
+    if not (isinstance(progress_every, int) and not isinstance(progress_every, bool)
+            and progress_every >= 1):
+        raise ParamError("progress_every",
+                         f"progress_every must be an integer >= 1, got {progress_every!r}")
+
+
+def _describe(data: DataSource, rows: int, root_dir: str | Path | None) -> dict[str, Any]:
+    """JSON-able description of the data source for `on_start`."""
+    if isinstance(data, dict):
+        return validate_data_spec(data, root_dir)
+    if isinstance(data, str | os.PathLike):
+        return {"path": os.fspath(data)}
+    return {"dataframe": {"rows": rows}}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:+.2%}"

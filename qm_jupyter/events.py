@@ -1,0 +1,110 @@
+"""The one event envelope that every backtest produces, wherever it runs.
+
+A source (a worker process, a notebook kernel, the seed's logging API) emits
+:class:`EventDraft` objects; the :class:`~qm_jupyter.hub.EventHub` turns them into
+:class:`Event` objects by giving each a contiguous per-run ``seq``. Every frame on
+the wire is strict JSON: non-finite floats become ``null`` before they leave.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+PROTOCOL_VERSION = 1
+TOPIC = "backtest"
+
+BACKTEST_START = "backtest_start"
+BACKTEST_PROGRESS = "backtest_progress"
+LOG_ENTRY = "log_entry"
+BACKTEST_COMPLETE = "backtest_complete"
+BACKTEST_ERROR = "backtest_error"
+BACKTEST_CANCELLED = "backtest_cancelled"
+
+EVENT_TYPES = frozenset(
+    {
+        BACKTEST_START,
+        BACKTEST_PROGRESS,
+        LOG_ENTRY,
+        BACKTEST_COMPLETE,
+        BACKTEST_ERROR,
+        BACKTEST_CANCELLED,
+    }
+)
+#: Terminal event type -> the run status it leaves behind.
+TERMINAL_STATUS = {
+    BACKTEST_COMPLETE: "completed",
+    BACKTEST_ERROR: "failed",
+    BACKTEST_CANCELLED: "cancelled",
+}
+
+
+def utc_now_iso(epoch_seconds: float | None = None) -> str:
+    """A time (default: now) in ISO 8601 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
+    moment = (
+        datetime.now(UTC) if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
+    )
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_safe(value: Any) -> Any:
+    """Return ``value`` with non-finite floats as ``None`` and numpy scalars as Python ones."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        return json_safe(value.item())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Serialize to strict JSON (no NaN/Infinity), cleaning the value only when needed."""
+    try:
+        return json.dumps(obj, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError):
+        return json.dumps(json_safe(obj), allow_nan=False, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """An event as its source emits it: no sequence number yet."""
+
+    type: str
+    data: dict[str, Any]
+    timestamp: str = field(default_factory=utc_now_iso)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A stored, numbered event of one run; ``frame`` is its wire form, built once."""
+
+    backtest_id: str
+    seq: int
+    type: str
+    timestamp: str
+    data: dict[str, Any]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.type in TERMINAL_STATUS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "topic": TOPIC,
+            "backtest_id": self.backtest_id,
+            "seq": self.seq,
+            "timestamp": self.timestamp,
+            "data": self.data,
+        }
+
+    def frame(self) -> str:
+        return dumps(self.to_dict())

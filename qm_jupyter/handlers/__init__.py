@@ -1,0 +1,1 @@
+"""Tornado handlers of the extension: REST API, the ``/ws`` event stream, the IDE."""

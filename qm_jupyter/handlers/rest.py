@@ -1,0 +1,165 @@
+"""The backtest REST API (``/api/v1/...``), authenticated and authorized like Jupyter's own."""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from ..engine import list_strategies
+from ..events import dumps
+from ..run_request import RequestError
+from ..service import BacktestService
+
+AUTH_RESOURCE = "backtests"
+MAX_EVENTS_PAGE = 10_000
+
+
+class BacktestAPIHandler(APIHandler):
+    """Base of the REST handlers: JSON replies with a ``message`` on every error."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def service(self) -> BacktestService:
+        return self.settings["qm_jupyter_service"]
+
+    def reply(self, body: object, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(body if isinstance(body, str) else dumps(body))
+
+    def refuse(self, status: int, message: str, field: str | None = None) -> None:
+        body = {"message": message}
+        if field:
+            body["field"] = field
+        self.reply(body, status)
+
+    def run_or_404(self, backtest_id: str):
+        run = self.service.hub.get_run(backtest_id)
+        if run is None:
+            raise web.HTTPError(404, f"no backtest with id {backtest_id!r}")
+        return run
+
+
+class BacktestRunHandler(BacktestAPIHandler):
+    """``POST /api/v1/backtest/run``: start a backtest (202), or return the same one again."""
+
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as error:
+            self.refuse(400, f"the request body is not valid JSON: {error}")
+            return
+        try:
+            run, _created = self.service.submit(body)
+        except RequestError as error:
+            self.refuse(error.status, str(error), error.field)
+            return
+        self.reply({"backtest_id": run.backtest_id, "status": run.status}, 202)
+
+
+class BacktestListHandler(BacktestAPIHandler):
+    """``GET /api/v1/backtest``: runs, newest first (``?limit=&offset=``)."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        limit = _int_argument(self, "limit", 100, 1, 1000)
+        offset = _int_argument(self, "offset", 0, 0, None)
+        runs = self.service.store.list_runs(limit, offset)
+        self.reply({"runs": [run.to_dict() for run in runs]})
+
+
+class BacktestHandler(BacktestAPIHandler):
+    """``GET /api/v1/backtest/{id}``: one run's status, request, progress and result."""
+
+    @web.authenticated
+    @authorized
+    def get(self, backtest_id: str) -> None:
+        self.reply(self.run_or_404(backtest_id).to_dict())
+
+
+class BacktestCancelHandler(BacktestAPIHandler):
+    """``POST /api/v1/backtest/{id}/cancel``: stop a queued or running run."""
+
+    @web.authenticated
+    @authorized
+    def post(self, backtest_id: str) -> None:
+        run = self.run_or_404(backtest_id)
+        if not self.service.cancel(backtest_id):
+            self.refuse(409, f"backtest {backtest_id} is {run.status}; there is nothing to cancel")
+            return
+        self.reply({"backtest_id": backtest_id, "status": "cancelling"}, 202)
+
+
+class BacktestEventsHandler(BacktestAPIHandler):
+    """``GET /api/v1/backtest/{id}/events?since=N``: stored events with seq > N, in order.
+
+    ``POST`` publishes events of a run that executes elsewhere (a notebook kernel): body
+    ``{"events": [{"type", "data", "timestamp"?}], "request": {...}?}``; the run is created
+    on its first batch. The reply carries the last seq and whether a cancel was asked.
+    """
+
+    @web.authenticated
+    @authorized
+    def get(self, backtest_id: str) -> None:
+        run = self.run_or_404(backtest_id)
+        since = _int_argument(self, "since", 0, 0, None)
+        limit = _int_argument(self, "limit", MAX_EVENTS_PAGE, 1, MAX_EVENTS_PAGE)
+        frames = self.service.store.frames_since(backtest_id, since, limit)
+        head = {
+            "backtest_id": backtest_id,
+            "status": run.status,
+            "last_seq": run.last_seq,
+            "has_more": since + len(frames) < run.last_seq,
+        }
+        # The frames are stored as strict JSON already: splice them in, do not re-encode.
+        self.reply(dumps(head)[:-1] + ',"events":[' + ",".join(frames) + "]}")
+
+    @web.authenticated
+    @authorized
+    def post(self, backtest_id: str) -> None:
+        try:
+            body = json.loads(self.request.body or b"null")
+            last_seq = self.service.publish_external(backtest_id, body)
+        except (ValueError, UnicodeDecodeError) as error:
+            status = error.status if isinstance(error, RequestError) else 400
+            self.refuse(status, str(error), getattr(error, "field", None))
+            return
+        self.reply(
+            {
+                "backtest_id": backtest_id,
+                "last_seq": last_seq,
+                "cancel_requested": self.service.cancel_requested(backtest_id),
+            }
+        )
+
+
+class StrategiesHandler(BacktestAPIHandler):
+    """``GET /api/v1/strategies``: each strategy with its parameters (type, default, bounds)."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        self.reply({"strategies": list_strategies()})
+
+
+def _int_argument(
+    handler: web.RequestHandler, name: str, default: int, low: int, high: int | None
+) -> int:
+    raw = handler.get_argument(name, None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPError(400, f"{name} must be an integer, got {raw!r}") from None
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise web.HTTPError(400, f"{name} must be {bounds}, got {value}")
+    return value

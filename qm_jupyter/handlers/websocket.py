@@ -1,0 +1,168 @@
+"""``/ws``: the event stream, one authenticated WebSocket per client.
+
+Modelled on jupyter_server's events socket: ``@ws_authenticated`` on ``get`` and an
+authorizer check in ``pre_get``. Each connection owns a :class:`~qm_jupyter.hub.Subscriber`
+(bounded outbox, per-run cursors) and one writer task that awaits every write, so
+tornado never queues unsent frames without bound. Bad messages get an ``error``
+reply and the connection stays usable; frames over the size limit close it with 1009.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from tornado import web, websocket
+
+from ..events import PROTOCOL_VERSION, TOPIC
+from ..hub import Subscriber
+from ..service import BacktestService
+from .rest import AUTH_RESOURCE
+
+SLOW_CONSUMER_CLOSE_CODE = 4008
+
+
+class ProtocolError(ValueError):
+    """A client message that the protocol does not allow."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
+    """The ``/ws`` endpoint: subscribe to all runs or to one run from a sequence number."""
+
+    auth_resource = AUTH_RESOURCE
+    subscriber: Subscriber | None = None
+    _writer: asyncio.Task | None = None
+
+    @property
+    def service(self) -> BacktestService:
+        return self.settings["qm_jupyter_service"]
+
+    @property
+    def ws_settings(self) -> dict[str, Any]:
+        return self.settings["qm_jupyter_ws"]
+
+    # tornado reads these three from properties; the values are in seconds and bytes.
+    @property
+    def max_message_size(self) -> int:
+        return self.ws_settings["max_message_size"]
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.ws_settings["ping_interval"] or None
+
+    @property
+    def ping_timeout(self) -> float | None:
+        return self.ws_settings["ping_timeout"] or None
+
+    async def pre_get(self) -> None:
+        authorized = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", AUTH_RESOURCE)
+        )
+        if not authorized:
+            raise web.HTTPError(403)
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await ensure_async(self.pre_get())
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        self.set_nodelay(True)
+        self.subscriber = Subscriber(
+            self.service.hub,
+            on_overflow=self._close_slow_consumer,
+            max_buffer=self.ws_settings["subscriber_buffer"],
+            stall_timeout=self.ws_settings["slow_client_timeout"],
+        )
+        self.subscriber.send({"type": "connected", "protocol": PROTOCOL_VERSION})
+        self._writer = asyncio.ensure_future(self._write_frames(self.subscriber))
+
+    async def _write_frames(self, subscriber: Subscriber) -> None:
+        while (frame := await subscriber.next_frame()) is not None:
+            try:
+                await self.write_message(frame)
+            except websocket.WebSocketClosedError:
+                break
+            subscriber.wrote()
+        subscriber.close()
+
+    def _close_slow_consumer(self, reason: str) -> None:
+        self.log.warning("Closing a /ws client that stopped reading: %s", reason)
+        self.close(SLOW_CONSUMER_CLOSE_CODE, reason)
+
+    def on_message(self, message: str | bytes) -> None:
+        subscriber = self.subscriber
+        if subscriber is None or subscriber.closed:
+            return
+        try:
+            reply = self._handle(subscriber, _decode(message))
+            if reply is not None:
+                subscriber.send(reply)
+        except ProtocolError as error:
+            subscriber.send({"type": "error", "error": {"code": error.code, "message": str(error)}})
+
+    def _handle(self, subscriber: Subscriber, request: dict[str, Any]) -> dict[str, Any] | None:
+        kind = request.get("type")
+        if kind == "ping":
+            return {"type": "pong"}
+        if kind not in ("subscribe", "unsubscribe"):
+            raise ProtocolError(
+                "unknown_type",
+                f"unknown message type {kind!r}; expected subscribe, unsubscribe or ping",
+            )
+        topic = request.get("topic")
+        if topic != TOPIC:
+            raise ProtocolError(
+                "bad_topic" if topic is not None else "missing_topic",
+                f'{kind} needs "topic": "{TOPIC}"' + (f", got {topic!r}" if topic else ""),
+            )
+        backtest_id = request.get("backtest_id")
+        reply: dict[str, Any] = {"type": f"{kind}d", "topic": TOPIC}
+        if backtest_id is None:
+            if "since" in request:
+                raise ProtocolError("bad_since", "since needs a backtest_id")
+            if kind == "subscribe":
+                subscriber.follow_all()
+            else:
+                subscriber.unfollow_all()
+            return reply
+        if not isinstance(backtest_id, str) or self.service.hub.get_run(backtest_id) is None:
+            raise ProtocolError("unknown_run", f"no backtest with id {backtest_id!r}")
+        reply["backtest_id"] = backtest_id
+        if kind == "unsubscribe":
+            subscriber.unfollow_run(backtest_id)
+            return reply
+        since = request.get("since", 0)
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ProtocolError("bad_since", f"since must be an integer >= 0, got {since!r}")
+        reply["since"] = since
+        # The reply is queued before the replay: the client sees "subscribed" first.
+        subscriber.send(reply)
+        subscriber.follow_run(backtest_id, since)
+        return None
+
+    def on_close(self) -> None:
+        if self.subscriber is not None:
+            self.subscriber.close()
+
+
+def _decode(message: str | bytes) -> dict[str, Any]:
+    if isinstance(message, bytes):
+        raise ProtocolError(
+            "binary_frame", "binary frames are not part of the protocol; send JSON text"
+        )
+    try:
+        request = json.loads(message)
+    except (ValueError, RecursionError) as error:
+        raise ProtocolError("invalid_json", f"message is not valid JSON: {error}") from None
+    if not isinstance(request, dict):
+        raise ProtocolError("invalid_message", "a message must be a JSON object")
+    return request

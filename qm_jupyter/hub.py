@@ -1,0 +1,306 @@
+"""The event hub: numbers, stores and fans out every run's events.
+
+Everything here runs on the server's event loop thread. ``EventHub.publish`` gives a
+batch of drafts contiguous sequence numbers, stores them (and the run's new state) in
+one transaction, and only then offers the frames to subscribers, so a subscriber that
+replays from the store and then follows live can never see a gap or a duplicate.
+
+A :class:`Subscriber` is one client's view of the stream, independent of transport:
+a bounded outbox of wire frames plus a per-run cursor. When its outbox is full the
+subscriber falls back to reading that run from the store at its own pace, so a client
+that keeps reading is never dropped and never grows the server's memory. A client whose
+socket has not accepted a frame for ``stall_timeout`` seconds while more events wait is
+cut off with a reason, and can resume with ``since``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .events import (
+    BACKTEST_PROGRESS,
+    BACKTEST_START,
+    TERMINAL_STATUS,
+    TOPIC,
+    EventDraft,
+    dumps,
+    json_safe,
+    utc_now_iso,
+)
+from .store import RunRecord, RunStore
+
+
+class UnknownRunError(KeyError):
+    """No run has this id."""
+
+
+class RunClosedError(ValueError):
+    """The run already ended; nothing may follow its terminal event."""
+
+
+class EventHub:
+    """Numbers, stores and fans out the events of every run."""
+
+    def __init__(self, store: RunStore, log: logging.Logger | None = None):
+        self.store = store
+        self.log = log or logging.getLogger(__name__)
+        self._heads: dict[str, int] = {}  # open runs -> last seq
+        self._subscribers: set[Subscriber] = set()
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        request: dict[str, Any],
+        *,
+        origin: str = "server",
+        client_request_id: str | None = None,
+        backtest_id: str | None = None,
+    ) -> RunRecord:
+        run = RunRecord(
+            backtest_id=backtest_id or uuid.uuid4().hex,
+            status="queued",
+            origin=origin,
+            request=json_safe(request),
+            created_at=utc_now_iso(),
+            client_request_id=client_request_id,
+        )
+        self.store.create_run(run)
+        self._heads[run.backtest_id] = 0
+        return run
+
+    def ensure_run(self, backtest_id: str, *, origin: str) -> RunRecord:
+        """The run with this id, created (as started elsewhere) if it does not exist yet."""
+        run = self.store.get_run(backtest_id)
+        return run or self.create_run({}, origin=origin, backtest_id=backtest_id)
+
+    def get_run(self, backtest_id: str) -> RunRecord | None:
+        return self.store.get_run(backtest_id)
+
+    def mark_running(self, backtest_id: str) -> None:
+        self.store.update_run(backtest_id, status="running", started_at=utc_now_iso())
+
+    # -- events -------------------------------------------------------------------------
+
+    def head(self, backtest_id: str) -> int:
+        """The last sequence number given to an event of this run (0 if none)."""
+        if backtest_id in self._heads:
+            return self._heads[backtest_id]
+        run = self.store.get_run(backtest_id)
+        if run is None:
+            raise UnknownRunError(backtest_id)
+        return run.last_seq
+
+    def publish(self, backtest_id: str, drafts: Sequence[EventDraft]) -> int:
+        """Number, store and fan out a batch of one run's events; return the last seq."""
+        seq = self._open_head(backtest_id)
+        frames: list[tuple[int, str]] = []
+        fields: dict[str, Any] = {}
+        for draft in drafts:
+            if "status" in fields and fields["status"] in TERMINAL_STATUS.values():
+                self.log.warning("Dropped %s after the end of run %s", draft.type, backtest_id)
+                break
+            seq += 1
+            data = json_safe(draft.data)
+            frame = dumps(
+                {
+                    "type": draft.type,
+                    "topic": TOPIC,
+                    "backtest_id": backtest_id,
+                    "seq": seq,
+                    "timestamp": draft.timestamp,
+                    "data": data,
+                }
+            )
+            frames.append((seq, frame))
+            fields.update(_run_fields(draft.type, data, draft.timestamp))
+        if not frames:
+            return seq
+        fields["last_seq"] = seq
+        self.store.append_events(backtest_id, frames, fields)
+        if fields.get("status") in TERMINAL_STATUS.values():
+            self._heads.pop(backtest_id, None)
+        else:
+            self._heads[backtest_id] = seq
+        for subscriber in tuple(self._subscribers):
+            for event_seq, frame in frames:
+                subscriber.offer(backtest_id, event_seq, frame)
+        return seq
+
+    def _open_head(self, backtest_id: str) -> int:
+        if backtest_id in self._heads:
+            return self._heads[backtest_id]
+        run = self.store.get_run(backtest_id)
+        if run is None:
+            raise UnknownRunError(backtest_id)
+        if run.status in TERMINAL_STATUS.values():
+            raise RunClosedError(f"run {backtest_id} already ended ({run.status})")
+        self._heads[backtest_id] = run.last_seq
+        return run.last_seq
+
+    # -- subscribers --------------------------------------------------------------------
+
+    def add_subscriber(self, subscriber: Subscriber) -> None:
+        self._subscribers.add(subscriber)
+
+    def remove_subscriber(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+
+def _run_fields(event_type: str, data: dict[str, Any], timestamp: str) -> dict[str, Any]:
+    """How an event changes its run's stored state."""
+    if event_type == BACKTEST_START:
+        return {"status": "running"}
+    if event_type == BACKTEST_PROGRESS:
+        return {"progress": data}
+    status = TERMINAL_STATUS.get(event_type)
+    if status is None:
+        return {}
+    fields: dict[str, Any] = {"status": status, "finished_at": timestamp}
+    if status == "completed":
+        fields["result"] = data
+    else:
+        fields["error"] = data
+    return fields
+
+
+class Subscriber:
+    """One client's bounded, lossless view of the stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        *,
+        on_overflow: Callable[[str], None],
+        max_buffer: int = 10_000,
+        stall_timeout: float = 10.0,
+        page_size: int = 500,
+    ):
+        self.hub = hub
+        self.max_buffer = max_buffer
+        self.stall_timeout = stall_timeout
+        self.page_size = min(page_size, max_buffer)
+        self._on_overflow = on_overflow
+        self._outbox: deque[str] = deque()
+        self._wakeup = asyncio.Event()
+        self._follow_all = False
+        self._followed: set[str] = set()
+        self._cursors: dict[str, int] = {}
+        self._lagging: dict[str, None] = {}  # ordered set: runs read from the store next
+        self._write_started: float | None = None  # a frame handed out, not yet written
+        self.closed = False
+        hub.add_subscriber(self)
+
+    # -- what the client asked for --------------------------------------------------------
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a control message (a reply to the client)."""
+        if self.closed:
+            return
+        self._outbox.append(dumps(message))
+        self._wakeup.set()
+        if len(self._outbox) > 2 * self.max_buffer:
+            self._overflow()
+
+    def follow_all(self) -> None:
+        self._follow_all = True
+
+    def unfollow_all(self) -> None:
+        self._follow_all = False
+
+    def follow_run(self, backtest_id: str, since: int = 0) -> None:
+        """Replay the run's stored events after ``since``, then follow it live."""
+        self._followed.add(backtest_id)
+        self._cursors[backtest_id] = since
+        self._lagging[backtest_id] = None
+        self._wakeup.set()
+
+    def unfollow_run(self, backtest_id: str) -> None:
+        self._followed.discard(backtest_id)
+        self._lagging.pop(backtest_id, None)
+        if not self._follow_all:
+            self._cursors.pop(backtest_id, None)
+
+    # -- what the hub delivers ------------------------------------------------------------
+
+    def offer(self, backtest_id: str, seq: int, frame: str) -> None:
+        if self.closed or not (self._follow_all or backtest_id in self._followed):
+            return
+        if self.stalled:
+            self._overflow()
+            return
+        if backtest_id in self._lagging:
+            return  # the store has it; it is read when the outbox drains
+        cursor = self._cursors.get(backtest_id, seq - 1)
+        if seq <= cursor:
+            return
+        if len(self._outbox) >= self.max_buffer or seq != cursor + 1:
+            self._cursors[backtest_id] = cursor
+            self._lagging[backtest_id] = None
+            return
+        self._outbox.append(frame)
+        self._cursors[backtest_id] = seq
+        self._wakeup.set()
+
+    # -- what the writer takes --------------------------------------------------------------
+
+    async def next_frame(self) -> str | None:
+        """The next frame to write, or None once closed."""
+        while not self.closed:
+            if self._outbox:
+                self._write_started = time.monotonic()
+                return self._outbox.popleft()
+            if self._lagging:
+                self._read_from_store(next(iter(self._lagging)))
+                continue
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        return None
+
+    def wrote(self) -> None:
+        """The transport accepted the frame it was given: the client is reading."""
+        self._write_started = None
+
+    @property
+    def stalled(self) -> bool:
+        """Whether the transport has been stuck on one frame for over ``stall_timeout``."""
+        started = self._write_started
+        return started is not None and time.monotonic() - started > self.stall_timeout
+
+    def _read_from_store(self, backtest_id: str) -> None:
+        cursor = self._cursors[backtest_id]
+        frames = self.hub.store.frames_since(backtest_id, cursor, self.page_size)
+        self._outbox.extend(frames)
+        self._cursors[backtest_id] = cursor + len(frames)
+        if len(frames) < self.page_size:
+            del self._lagging[backtest_id]
+
+    @property
+    def buffered(self) -> int:
+        return len(self._outbox)
+
+    def _overflow(self) -> None:
+        reason = (
+            f"slow consumer: buffer full and nothing read for {self.stall_timeout:g}s; "
+            "resubscribe with since"
+        )
+        self.close()
+        self._on_overflow(reason)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._outbox.clear()
+        self._wakeup.set()
+        self.hub.remove_subscriber(self)

@@ -1,0 +1,100 @@
+"""Runs a backtest inside the kernel, off its main thread, on the notebook's sink.
+
+The engine reports through the seed's logging API (the streamer is its observer), so
+the run's events reach this kernel's displays and, when connected, the server's hub;
+a cancel asked on the server (e.g. from the IDE) stops it like ``run.cancel()`` does.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..engine import BacktestCancelled, run_backtest, validate_data_spec, validate_params
+from ..engine.registry import StrategyLike, as_strategy
+from ..ws_logger import setup_backtest_logging, teardown_backtest_logging
+from .kernel_sink import KernelSink
+from .run import BacktestRun
+from .settings import RunSettings, describe_source
+from .widget import BacktestWidget
+
+
+def start_kernel_run(
+    sink: KernelSink,
+    strategy: StrategyLike,
+    params: dict[str, Any] | None,
+    data: pd.DataFrame | dict[str, Any],
+    settings: RunSettings,
+    *,
+    where: str,
+) -> BacktestRun:
+    """Check the request, then start the run in a thread; its display follows the kernel stream."""
+    resolved = validate_params(strategy, params)
+    root_dir = sink.server.root_dir if sink.server is not None else None
+    if isinstance(data, dict):
+        data = validate_data_spec(data, root_dir)
+    backtest_id = uuid.uuid4().hex
+    sink.describe(
+        backtest_id, settings.request(as_strategy(strategy).name, resolved, describe_source(data))
+    )
+    stop = threading.Event()
+    run: BacktestRun | None = None
+
+    def start(view):
+        nonlocal run
+        run = BacktestRun(
+            backtest_id, BacktestWidget(view, where=where), where="kernel", cancel=stop.set
+        )
+        return run.widget.push
+
+    sink.stream.follow(backtest_id, start)
+    assert run is not None
+    threading.Thread(
+        target=_execute,
+        args=(run, sink, strategy, resolved, data, settings, root_dir, stop),
+        name=f"qm-run-{backtest_id[:8]}",
+        daemon=True,
+    ).start()
+    return run
+
+
+def _execute(
+    run: BacktestRun,
+    sink: KernelSink,
+    strategy: StrategyLike,
+    params: dict[str, Any],
+    data: pd.DataFrame | dict[str, Any],
+    settings: RunSettings,
+    root_dir: str | Path | None,
+    stop: threading.Event,
+) -> None:
+    backtest_id = run.backtest_id
+    logger, streamer = setup_backtest_logging(backtest_id, sink)
+    result = None
+    try:
+        result = run_backtest(
+            data,
+            strategy,
+            params,
+            initial_balance=settings.initial_balance,
+            commission=settings.commission,
+            periods_per_year=settings.periods_per_year,
+            progress_every=settings.progress_every,
+            observer=streamer,
+            logger=logger,
+            should_stop=lambda: stop.is_set() or sink.cancel_requested(backtest_id),
+            root_dir=root_dir,
+        )
+    except BacktestCancelled as cancelled:
+        logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
+        streamer.on_cancelled(cancelled.bars_processed)
+    except Exception as error:
+        logger.error("Backtest failed: %s", error)
+        streamer.on_error(error)
+    finally:
+        teardown_backtest_logging(logger)
+    run._finish(result)

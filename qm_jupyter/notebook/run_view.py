@@ -1,0 +1,218 @@
+"""One run's state, folded from its events: what a display shows, bounded in size.
+
+Folding is cheap and happens for every event; rendering (see :mod:`.widget`) is
+throttled and reads this state. The log keeps only the newest lines but counts every
+line per level, so a display can say how many it hides. The plain-text summary is
+what a notebook shows where widgets do not render.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ..events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    BACKTEST_ERROR,
+    BACKTEST_PROGRESS,
+    BACKTEST_START,
+    LOG_ENTRY,
+    TERMINAL_STATUS,
+    Event,
+)
+
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MAX_LOG_LINES = 500
+MAX_CURVE_POINTS = 2000
+#: The metrics a display shows, in order: key -> (label, format).
+METRIC_FORMATS = {
+    "final_balance": ("Final balance", "{:,.2f}"),
+    "total_return": ("Total return", "{:+.2%}"),
+    "total_trades": ("Trades", "{:,d}"),
+    "win_rate": ("Win rate", "{:.1%}"),
+    "sharpe_ratio": ("Sharpe", "{:.2f}"),
+    "max_drawdown": ("Max drawdown", "{:.2%}"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """One ``log_entry`` as a display shows it."""
+
+    time: str
+    level: str
+    module: str
+    message: str
+
+
+@dataclass
+class RunView:
+    """The folded state of one run (``status`` is ``waiting`` until its start event)."""
+
+    backtest_id: str
+    status: str = "waiting"
+    last_seq: int = 0
+    start: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    progress_at: str | None = None
+    metrics: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    cancelled_bars: int | None = None
+    logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    log_counts: Counter[str] = field(default_factory=Counter)
+    curve: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUS.values()
+
+    def copy(self) -> RunView:
+        return copy.deepcopy(self)
+
+    def apply(self, event: Event) -> None:
+        """Fold one event in; events at or before ``last_seq`` (replays) are ignored."""
+        if event.seq <= self.last_seq or self.finished:
+            return
+        self.last_seq = event.seq
+        data = event.data
+        if event.type == BACKTEST_START:
+            self.status, self.start, self.started_at = "running", data, event.timestamp
+        elif event.type == BACKTEST_PROGRESS:
+            self._apply_progress(data, event.timestamp)
+        elif event.type == LOG_ENTRY:
+            level = str(data.get("level", "INFO"))
+            self.log_counts[level] += 1
+            self.logs.append(
+                LogLine(
+                    _clock(data.get("timestamp") or event.timestamp),
+                    level,
+                    str(data.get("module", "")),
+                    str(data.get("message", "")),
+                )
+            )
+        elif event.type == BACKTEST_COMPLETE:
+            self.metrics = data
+        elif event.type == BACKTEST_ERROR:
+            self.error = data
+        elif event.type == BACKTEST_CANCELLED:
+            self.cancelled_bars = data.get("bars_processed")
+        self.status = TERMINAL_STATUS.get(event.type, self.status)
+
+    def _apply_progress(self, data: dict[str, Any], timestamp: str) -> None:
+        if self.status == "waiting":
+            self.status = "running"
+        self.progress, self.progress_at = data, timestamp
+        bars, equity = data.get("bars_processed"), data.get("equity")
+        if isinstance(bars, int) and isinstance(equity, int | float):
+            self.curve.append((bars, float(equity)))
+            if len(self.curve) > MAX_CURVE_POINTS:
+                self.curve = [*self.curve[:-1:2], self.curve[-1]]
+
+    # -- what displays read -------------------------------------------------------------
+
+    @property
+    def percent(self) -> float:
+        if self.status == "completed":
+            return 100.0
+        return float(self.progress.get("progress") or 0.0)
+
+    @property
+    def total_bars(self) -> int | None:
+        return self.progress.get("total_bars") or self.start.get("total_bars")
+
+    def eta_seconds(self) -> float | None:
+        """Time left at the pace so far (None before the first progress or after the end)."""
+        percent = self.percent
+        if self.finished or not 0 < percent < 100 or not self.started_at or not self.progress_at:
+            return None
+        elapsed = (_parse_time(self.progress_at) - _parse_time(self.started_at)).total_seconds()
+        return max(elapsed, 0.0) * (100.0 - percent) / percent
+
+    def title(self) -> str:
+        """``strategy(params) on data``, as far as known."""
+        strategy = self.start.get("strategy") or "backtest"
+        params = ", ".join(f"{k}={v}" for k, v in (self.start.get("params") or {}).items())
+        data = describe_data(self.start.get("data"))
+        return f"{strategy}({params})" + (f" on {data}" if data else "")
+
+    def progress_line(self) -> str:
+        """``42.0% · 4,200/10,000 bars · 12 trades · P&L +1.23 · ETA 3s``."""
+        parts = [f"{self.percent:.1f}%"]
+        bars, total = self.progress.get("bars_processed"), self.total_bars
+        if bars is not None:
+            parts.append(f"{bars:,}/{total:,} bars" if total else f"{bars:,} bars")
+        trades = self.progress.get("trades_count")
+        if self.metrics and self.metrics.get("total_trades") is not None:
+            trades = self.metrics["total_trades"]
+        if trades is not None:
+            parts.append(f"{trades:,} trades")
+        pnl = self.progress.get("pnl")
+        if pnl is not None:
+            parts.append(f"P&L {pnl:+,.2f}")
+        eta = self.eta_seconds()
+        if eta is not None:
+            parts.append(f"ETA {eta:,.0f}s")
+        return " · ".join(parts)
+
+    def outcome_line(self) -> str:
+        """The metrics, the error or where the run stopped ('' while it runs)."""
+        if self.metrics is not None:
+            return " · ".join(f"{label} {text}" for label, text in format_metrics(self.metrics))
+        if self.error is not None:
+            return f"error: {self.error.get('error_type', 'Error')}: {self.error.get('error')}"
+        if self.status == "cancelled":
+            total = self.total_bars
+            at = f"{self.cancelled_bars or 0:,}" + (f" of {total:,}" if total else "")
+            return f"cancelled at bar {at}"
+        return ""
+
+    def summary(self) -> str:
+        """A few lines of plain text that read well where widgets do not render."""
+        lines = [f"Backtest {self.backtest_id}: {self.title()} [{self.status}]"]
+        if self.status != "waiting":
+            lines.append("  " + self.progress_line())
+        outcome = self.outcome_line()
+        if outcome:
+            lines.append("  " + outcome)
+        return "\n".join(lines)
+
+
+def format_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(label, text)`` of each shown metric; undefined values read ``n/a``."""
+    rows = []
+    for key, (label, pattern) in METRIC_FORMATS.items():
+        value = metrics.get(key)
+        rows.append((label, "n/a" if value is None else pattern.format(value)))
+    return rows
+
+
+def describe_data(data: Any) -> str:
+    """A short name for a run's data source (as in ``backtest_start``)."""
+    if not isinstance(data, dict):
+        return ""
+    if "sample" in data:
+        bars = data.get("bars")
+        return f"sample {data['sample']} ({bars:,} bars)" if bars else f"sample {data['sample']}"
+    if "path" in data:
+        return str(data["path"])
+    if "dataframe" in data:
+        rows = (data["dataframe"] or {}).get("rows")
+        return f"a DataFrame ({rows:,} rows)" if rows else "a DataFrame"
+    return ""
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _clock(text: str) -> str:
+    """``HH:MM:SS.mmm`` of an ISO timestamp (the date adds nothing in a live log)."""
+    try:
+        return _parse_time(text).strftime("%H:%M:%S.%f")[:-3]
+    except ValueError:
+        return text

@@ -1,0 +1,78 @@
+"""Runs on the server (registered strategies), followed live over ``/ws``.
+
+The server streams metrics, not the equity curve or the trades. The engine is
+deterministic, so when a server-run completes the kernel replays the same request
+(data, strategy, params, settings) to give ``run.result()`` its ``equity`` and
+``trades``, keeping the server's metrics; if it cannot (e.g. the data file is not
+readable from the kernel), the result has the equity at each progress point instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from ..engine import BacktestResult, run_backtest
+from .connection import ServerConnection, ServerError
+from .follower import ServerFollower
+from .run import BacktestRun
+from .run_view import RunView
+from .widget import BacktestWidget
+
+
+def start_server_run(server: ServerConnection, request: dict[str, Any]) -> BacktestRun:
+    """POST the run (a refused request raises ``ValueError`` with the server's reason)."""
+    try:
+        reply = server.request("POST", "api/v1/backtest/run", request)
+    except ServerError as error:
+        if 400 <= error.status < 500:
+            raise ValueError(str(error)) from None
+        raise
+    return follow_server_run(server, reply["backtest_id"], request)
+
+
+def follow_server_run(
+    server: ServerConnection, backtest_id: str, request: dict[str, Any] | None
+) -> BacktestRun:
+    """Display and follow a run on the server; ``request`` (if known) rebuilds its result."""
+    widget = BacktestWidget(RunView(backtest_id), where=f"on the server {server.url}")
+    run = BacktestRun(
+        backtest_id, widget, where="server", cancel=lambda: _cancel(server, backtest_id)
+    )
+
+    def on_end() -> None:
+        view = widget.view
+        completed = view.status == "completed" and request is not None
+        run._finish(replay(request, server.root_dir, view.metrics) if completed else None)
+
+    ServerFollower(
+        server, backtest_id, on_event=widget.push, on_end=on_end, on_give_up=run._fail
+    ).start()
+    return run
+
+
+def replay(
+    request: dict[str, Any], root_dir: str | None, metrics: dict[str, Any] | None
+) -> BacktestResult | None:
+    """The same run again in the kernel, for its curve and trades (None if it cannot)."""
+    try:
+        local = run_backtest(
+            request["data"],
+            request["strategy"],
+            request.get("params"),
+            initial_balance=request.get("initial_balance", 10_000.0),
+            commission=request.get("commission", 0.0),
+            periods_per_year=request.get("periods_per_year"),
+            root_dir=root_dir,
+        )
+    except Exception:
+        return None
+    return dataclasses.replace(local, metrics=metrics or local.metrics)
+
+
+def _cancel(server: ServerConnection, backtest_id: str) -> None:
+    try:
+        server.request("POST", f"api/v1/backtest/{backtest_id}/cancel")
+    except ServerError as error:
+        if error.status != 409:  # 409: it ended meanwhile
+            raise

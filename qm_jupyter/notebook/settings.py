@@ -1,0 +1,52 @@
+"""What a notebook run is asked to do, in the REST API's terms."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+DataArg = pd.DataFrame | str | os.PathLike | dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The run options of ``POST /api/v1/backtest/run`` (plus the kernel's progress step)."""
+
+    initial_balance: float = 10_000.0
+    commission: float = 0.0
+    periods_per_year: float | None = None
+    progress_every: int = 100
+
+    def request(self, strategy: str, params: dict[str, Any], data: dict[str, Any]) -> dict:
+        """The body of ``POST /api/v1/backtest/run`` (also a kernel run's description)."""
+        return {
+            "strategy": strategy,
+            "params": params,
+            "data": data,
+            "initial_balance": self.initial_balance,
+            "commission": self.commission,
+            "periods_per_year": self.periods_per_year,
+        }
+
+
+def data_source(data: DataArg | None) -> pd.DataFrame | dict[str, Any]:
+    """A DataFrame as is; a path as ``{"path": ...}``; a wire spec dict as is."""
+    if data is None:
+        raise ValueError(
+            'data is required: a DataFrame, a CSV/Parquet path, or {"sample": "gbm", "bars": N}'
+        )
+    if isinstance(data, pd.DataFrame | dict):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return {"path": os.fspath(data)}
+    raise TypeError(f"data must be a DataFrame, a path or a dict, got {type(data).__name__}")
+
+
+def describe_source(data: pd.DataFrame | dict[str, Any]) -> dict[str, Any]:
+    """JSON-able description of a run's data (a DataFrame by its size)."""
+    if isinstance(data, pd.DataFrame):
+        return {"dataframe": {"rows": len(data)}}
+    return data

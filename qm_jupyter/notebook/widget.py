@@ -1,0 +1,227 @@
+"""The live display of one run (ipywidgets 8): header, progress, log, metrics and curve.
+
+Events arrive from any thread (:meth:`BacktestWidget.push` only folds them into a
+:class:`RunView`); one renderer thread turns the state into widget values a few times
+a second, inside ``hold_sync()``. :meth:`BacktestWidget.finish` does the last render
+where the run ends, before the run's handle resolves, so the kernel's widget state -
+and what a notebook saves - is the final one even if no browser was watching.
+"""
+
+from __future__ import annotations
+
+import threading
+from html import escape
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from ..events import Event
+from .chart import equity_chart_svg
+from .run_view import LEVELS, RunView, format_metrics
+
+REFRESH_INTERVAL = 0.25
+MAX_SHOWN_LINES = 200
+LEVEL_COLORS = {
+    "DEBUG": "#888888",
+    "INFO": "var(--jp-ui-font-color1, #222222)",
+    "WARNING": "#b26a00",
+    "ERROR": "#c62828",
+    "CRITICAL": "#c62828",
+}
+STATUS_STYLES = {
+    "waiting": ("#607d8b", ""),
+    "running": ("#1976d2", "info"),
+    "completed": ("#2e7d32", "success"),
+    "failed": ("#c62828", "danger"),
+    "cancelled": ("#b26a00", "warning"),
+}
+
+
+class BacktestWidget(widgets.VBox):
+    """A run's live display; feed it with :meth:`push`, end it with :meth:`finish`."""
+
+    def __init__(
+        self, view: RunView, *, where: str = "", refresh_interval: float = REFRESH_INTERVAL
+    ):
+        self._lock = threading.RLock()
+        self._view = view
+        self._where = where
+        self._equity: pd.Series | None = None
+        self._version = 0
+        self._rendered_version = -1
+        self._done = threading.Event()
+        self._display_handle: Any = None
+        self.header = widgets.HTML()
+        self.progress_bar = widgets.FloatProgress(
+            min=0.0, max=100.0, layout=widgets.Layout(width="100%")
+        )
+        self.progress_bar.add_class("qm-progress")
+        self.stats = widgets.HTML()
+        self.stats.add_class("qm-stats")
+        self.level_filter = widgets.Dropdown(
+            options=LEVELS[:-1],
+            value="INFO",
+            description="Log level",
+            layout=widgets.Layout(width="220px"),
+        )
+        self.log_panel = widgets.HTML()
+        self.log_panel.add_class("qm-log")
+        self.outcome = widgets.HTML()
+        self.outcome.add_class("qm-outcome")
+        super().__init__(
+            [
+                self.header,
+                self.progress_bar,
+                self.stats,
+                self.level_filter,
+                self.log_panel,
+                self.outcome,
+            ],
+            layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
+        )
+        self.add_class("qm-backtest")
+        self.level_filter.observe(self._on_level, names="value")
+        self._render()
+        self._renderer = threading.Thread(
+            target=self._render_loop, args=(refresh_interval,), name="qm-widget", daemon=True
+        )
+        self._renderer.start()
+
+    # -- feeding --------------------------------------------------------------------------
+
+    def push(self, event: Event) -> None:
+        """Fold in one event (cheap, any thread); it shows at the next refresh."""
+        with self._lock:
+            self._view.apply(event)
+            self._version += 1
+
+    def finish(self, equity: pd.Series | None = None) -> None:
+        """Render the final state now (with the full equity curve if given) and stop refreshing."""
+        with self._lock:
+            if equity is not None:
+                self._equity = equity
+            self._done.set()
+            self._version += 1
+            self._render()
+            if self._display_handle is not None:
+                self._display_handle.update(self)
+
+    @property
+    def view(self) -> RunView:
+        """A copy of the state shown."""
+        with self._lock:
+            return self._view.copy()
+
+    def show(self) -> None:
+        """Display in the current cell; the final state replaces the text fallback too."""
+        from IPython.display import display
+
+        self._display_handle = display(self, display_id=True)
+
+    # -- text fallbacks ---------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return self._view.summary()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = repr(self)  # ipywidgets cuts it at 110 characters
+        return bundle
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def _render_loop(self, interval: float) -> None:
+        while not self._done.wait(interval):
+            with self._lock:
+                if self._version != self._rendered_version and not self._done.is_set():
+                    self._render()
+
+    def _on_level(self, _change: dict[str, Any]) -> None:
+        with self._lock:
+            self.log_panel.value = self._log_html()
+
+    def _render(self) -> None:
+        view = self._view
+        color, bar_style = STATUS_STYLES.get(view.status, STATUS_STYLES["waiting"])
+        with self.hold_sync():
+            self.header.value = self._header_html(color)
+            self.progress_bar.value = view.percent
+            self.progress_bar.bar_style = bar_style
+            self.stats.value = (
+                f'<span class="qm-progress-text">{escape(view.progress_line())}</span>'
+            )
+            self.log_panel.value = self._log_html()
+            self.outcome.value = self._outcome_html()
+        self._rendered_version = self._version
+
+    def _header_html(self, color: str) -> str:
+        view = self._view
+        where = f" · {escape(self._where)}" if self._where else ""
+        return (
+            f"<div><b>{escape(view.title())}</b> "
+            f'<span style="background:{color};color:white;border-radius:3px;padding:0 6px" '
+            f'class="qm-status">{view.status}</span>'
+            f' <span style="color:#888">{escape(view.backtest_id)}{where}</span></div>'
+        )
+
+    def _log_html(self) -> str:
+        view = self._view
+        threshold = LEVELS.index(self.level_filter.value)
+        wanted = set(LEVELS[threshold:])
+        lines = [line for line in view.logs if line.level in wanted][-MAX_SHOWN_LINES:]
+        total = sum(count for level, count in view.log_counts.items() if level in wanted)
+        hidden = total - len(lines)
+        note = (
+            f'<div style="color:#888">{hidden:,} earlier line{"s" * (hidden != 1)} hidden</div>'
+            if hidden
+            else ""
+        )
+        rows = "".join(
+            f'<div style="color:{LEVEL_COLORS.get(line.level, LEVEL_COLORS["INFO"])}">'
+            f"{line.time} {line.level:<7} {escape(line.module)}: {escape(line.message)}</div>"
+            for line in reversed(lines)  # column-reverse: newest at the bottom, scrolled to it
+        )
+        return (
+            '<div style="display:flex;flex-direction:column-reverse;max-height:200px;'
+            "overflow-y:auto;font-family:monospace;font-size:12px;white-space:pre-wrap;"
+            f'border:1px solid #eee;padding:2px 4px">{rows}{note}</div>'
+        )
+
+    def _outcome_html(self) -> str:
+        view = self._view
+        if view.metrics is not None:
+            rows = "".join(
+                f'<tr><th style="text-align:left;padding-right:12px">{label}</th>'
+                f'<td style="text-align:right" data-metric="{label}">{text}</td></tr>'
+                for label, text in format_metrics(view.metrics)
+            )
+            table = f'<table class="qm-metrics">{rows}</table>'
+            return f'<div style="display:flex;gap:16px;flex-wrap:wrap">{table}{self._chart()}</div>'
+        if view.error is not None:
+            error = view.error
+            trace = error.get("traceback") or ""
+            return (
+                f'<div style="color:#c62828"><b>{escape(str(error.get("error_type")))}</b>: '
+                f"{escape(str(error.get('error')))}</div>"
+                + (f'<pre style="font-size:11px">{escape(trace)}</pre>' if trace else "")
+            )
+        if view.status == "cancelled":
+            return f'<div style="color:#b26a00">{escape(view.outcome_line())}</div>'
+        return ""
+
+    def _chart(self) -> str:
+        if self._equity is not None and len(self._equity) > 1:
+            index = self._equity.index
+            return equity_chart_svg(
+                self._equity.to_numpy(), first_label=str(index[0]), last_label=str(index[-1])
+            )
+        curve = self._view.curve
+        if len(curve) < 2:
+            return ""
+        return equity_chart_svg(
+            [equity for _, equity in curve],
+            first_label=f"bar {curve[0][0]:,}",
+            last_label=f"bar {curve[-1][0]:,}",
+        )

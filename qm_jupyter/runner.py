@@ -1,0 +1,245 @@
+"""BacktestRunner: a pool of worker processes that run backtests off the event loop.
+
+Each worker is a long-lived ``python -m qm_jupyter.worker`` process running one job at a
+time: a fresh interpreter (never a fork of the server, and unlike ``multiprocessing``'s
+spawn it never re-imports the host's ``__main__``), talking over two pipes. A reader
+thread per worker hands its event batches to the loop, where the hub numbers and stores
+them. Runs beyond the worker count wait in a FIFO queue. A worker that dies (SIGKILL,
+``os._exit``, a crash) ends its run with ``backtest_error`` and is replaced; a cancelled
+run that does not stop within ``cancel_grace`` seconds has its worker killed and replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .events import BACKTEST_CANCELLED, BACKTEST_ERROR, EventDraft
+from .hub import EventHub, RunClosedError
+
+
+@dataclass
+class _Worker:
+    """The server's handle on one worker process."""
+
+    number: int
+    process: subprocess.Popen
+    jobs: Connection
+    backtest_id: str | None = None
+    cancel_requested: bool = False
+    retired: bool = field(default=False)
+
+
+class BacktestRunner:
+    """Runs submitted backtests on ``workers`` processes, queueing the rest in order."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        *,
+        workers: int = 2,
+        cancel_grace: float = 1.5,
+        log: logging.Logger | None = None,
+    ):
+        self.hub = hub
+        self.worker_count = workers
+        self.cancel_grace = cancel_grace
+        self.log = log or logging.getLogger(__name__)
+        self._workers: list[_Worker] = []
+        self._queue: deque[dict[str, Any]] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._spawned = 0
+        self._stopping = False
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Spawn the workers, once (call on the running event loop)."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        for _ in range(self.worker_count):
+            self._spawn()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop every worker; runs still going end as failed (the server is stopping)."""
+        self._stopping = True
+        for job in self._queue:
+            self._publish(job["backtest_id"], [_server_stopped()])
+        self._queue.clear()
+        for worker in self._workers:
+            worker.retired = True
+            if worker.backtest_id:
+                self._publish(worker.backtest_id, [_server_stopped()])
+            with contextlib.suppress(OSError):
+                worker.jobs.send(None)
+        for worker in list(self._workers):
+            if not await _exited(worker.process, timeout):
+                worker.process.kill()
+                await _exited(worker.process, timeout)
+        self._workers.clear()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def submit(self, job: dict[str, Any]) -> str:
+        """Queue ``job`` (a dict with ``backtest_id``); return ``"running"`` or ``"queued"``."""
+        self.start()
+        self._queue.append(job)
+        self._dispatch()
+        return "queued" if any(j is job for j in self._queue) else "running"
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def busy(self) -> int:
+        return sum(1 for worker in self._workers if worker.backtest_id)
+
+    def cancel(self, backtest_id: str) -> bool:
+        """Ask a queued or running run to stop; False if it is not active here."""
+        for job in self._queue:
+            if job["backtest_id"] == backtest_id:
+                self._queue.remove(job)
+                self._publish(backtest_id, [EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})])
+                return True
+        for worker in self._workers:
+            if worker.backtest_id == backtest_id:
+                if not worker.cancel_requested:
+                    worker.cancel_requested = True
+                    worker.jobs.send(("cancel", backtest_id))
+                    self._loop.call_later(
+                        self.cancel_grace, self._enforce_cancel, worker, backtest_id
+                    )
+                return True
+        return False
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.backtest_id is None and not worker.retired:
+                job = self._queue.popleft()
+                worker.backtest_id = job["backtest_id"]
+                worker.cancel_requested = False
+                self.hub.mark_running(job["backtest_id"])
+                worker.jobs.send(("run", job))
+
+    def _enforce_cancel(self, worker: _Worker, backtest_id: str) -> None:
+        if worker.backtest_id == backtest_id and worker.process.poll() is None:
+            self.log.warning("Run %s ignored cancel; killing worker %d", backtest_id, worker.number)
+            worker.process.kill()
+
+    # -- worker processes -------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        self._spawned += 1
+        job_reader, job_writer = os.pipe()
+        event_reader, event_writer = os.pipe()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "qm_jupyter.worker", str(job_reader), str(event_writer)],
+            pass_fds=(job_reader, event_writer),
+            stdin=subprocess.DEVNULL,
+        )
+        os.close(job_reader)
+        os.close(event_writer)
+        worker = _Worker(self._spawned, process, Connection(job_writer, readable=False))
+        self._workers.append(worker)
+        threading.Thread(
+            target=self._read_events,
+            args=(worker, Connection(event_reader, writable=False)),
+            name=f"qm-worker-reader-{worker.number}",
+            daemon=True,
+        ).start()
+        return worker
+
+    def _read_events(self, worker: _Worker, conn) -> None:
+        """Reader thread: hand each message of the worker to the loop, in order."""
+        loop = self._loop
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            loop.call_soon_threadsafe(self._on_message, worker, message)
+        conn.close()
+        with contextlib.suppress(RuntimeError):  # a closed loop: the server has stopped
+            loop.call_soon_threadsafe(self._on_exit, worker)
+
+    def _on_message(self, worker: _Worker, message: tuple) -> None:
+        kind = message[0]
+        if kind == "events":
+            by_run: dict[str, list[EventDraft]] = {}
+            for backtest_id, event_type, data, timestamp in message[1]:
+                by_run.setdefault(backtest_id, []).append(EventDraft(event_type, data, timestamp))
+            for backtest_id, drafts in by_run.items():
+                self._publish(backtest_id, drafts)
+        elif kind == "finished" and worker.backtest_id == message[1]:
+            worker.backtest_id = None
+            self._dispatch()
+
+    def _on_exit(self, worker: _Worker) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(1.0)
+        if worker in self._workers:
+            self._workers.remove(worker)
+        if worker.backtest_id:
+            if worker.cancel_requested:
+                progress = self.hub.get_run(worker.backtest_id).progress or {}
+                draft = EventDraft(
+                    BACKTEST_CANCELLED, {"bars_processed": progress.get("bars_processed", 0)}
+                )
+            else:
+                code = worker.process.returncode
+                draft = EventDraft(
+                    BACKTEST_ERROR,
+                    {
+                        "error": f"the worker process of this backtest died (exit code {code})",
+                        "error_type": "WorkerDied",
+                        "traceback": None,
+                    },
+                )
+            self._publish(worker.backtest_id, [draft])
+        if not self._stopping and not worker.retired:
+            self._spawn()
+            self._dispatch()
+
+    def _publish(self, backtest_id: str, drafts: list[EventDraft]) -> None:
+        """Publish a run's events; a run that already ended takes nothing more."""
+        try:
+            self.hub.publish(backtest_id, drafts)
+        except RunClosedError:
+            self.log.debug("Run %s already ended; dropped %d events", backtest_id, len(drafts))
+        except Exception:
+            self.log.exception("Could not publish events of run %s", backtest_id)
+
+
+async def _exited(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait (without blocking the loop) up to ``timeout`` seconds for ``process`` to end."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while process.poll() is None:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def _server_stopped() -> EventDraft:
+    return EventDraft(
+        BACKTEST_ERROR,
+        {
+            "error": "the server stopped while this backtest was in flight",
+            "error_type": "ServerStopped",
+            "traceback": None,
+        },
+    )

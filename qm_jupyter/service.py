@@ -1,0 +1,169 @@
+"""BacktestService: what the REST and WebSocket handlers ask of the server.
+
+It ties the hub (numbering, storage, fan-out) to the runner (worker processes),
+starts runs from validated requests (once per ``client_request_id``), cancels
+them, and on start-up ends the runs that a previous server left in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .events import BACKTEST_ERROR, EVENT_TYPES, TERMINAL_STATUS, EventDraft
+from .hub import EventHub, RunClosedError
+from .run_request import RequestError, parse_run_request
+from .runner import BacktestRunner
+from .store import ACTIVE_STATUSES, RunRecord, RunStore
+
+MAX_PUBLISH_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Limits that keep one request from taking the server down."""
+
+    max_sample_bars: int = 50_000_000
+    max_data_file_bytes: int = 4 * 1024**3
+    max_queued_runs: int = 1000
+    progress_every: int = 100
+    max_progress_rate: float = 20.0
+
+
+class BacktestService:
+    """Starts, cancels and describes runs; owns the hub and the runner."""
+
+    def __init__(
+        self,
+        db_path: str | Path,
+        root_dir: str | Path,
+        *,
+        workers: int = 2,
+        cancel_grace: float = 1.5,
+        limits: ServiceLimits | None = None,
+        log: logging.Logger | None = None,
+    ):
+        self.log = log or logging.getLogger(__name__)
+        self.root_dir = str(root_dir)
+        self.limits = limits or ServiceLimits()
+        self.store = RunStore(db_path)
+        self.hub = EventHub(self.store, self.log)
+        self.runner = BacktestRunner(
+            self.hub, workers=workers, cancel_grace=cancel_grace, log=self.log
+        )
+        self._cancel_requests: set[str] = set()
+
+    def recover(self) -> None:
+        """End the runs that a previous server left in flight: they can never finish."""
+        for backtest_id in self.store.active_run_ids():
+            self.hub.publish(
+                backtest_id,
+                [
+                    EventDraft(
+                        BACKTEST_ERROR,
+                        {
+                            "error": "the server stopped while this backtest was in flight",
+                            "error_type": "ServerRestarted",
+                            "traceback": None,
+                        },
+                    )
+                ],
+            )
+
+    async def stop(self) -> None:
+        await self.runner.stop()
+        self.store.close()
+
+    def submit(self, body: Any) -> tuple[RunRecord, bool]:
+        """Start (or queue) a run; return it and whether it is new.
+
+        A request with a ``client_request_id`` seen before returns that run again.
+        """
+        request = parse_run_request(
+            body,
+            root_dir=self.root_dir,
+            max_sample_bars=self.limits.max_sample_bars,
+            max_file_bytes=self.limits.max_data_file_bytes,
+        )
+        if request.client_request_id:
+            existing = self.store.find_by_client_request_id(request.client_request_id)
+            if existing is not None:
+                return existing, False
+        if self.runner.queued >= self.limits.max_queued_runs:
+            raise RequestError(
+                f"{self.runner.queued} runs are already queued (max_queued_runs); try later",
+                status=429,
+            )
+        run = self.hub.create_run(request.to_dict(), client_request_id=request.client_request_id)
+        run.status = self.runner.submit(
+            {
+                "backtest_id": run.backtest_id,
+                "strategy": request.strategy,
+                "params": request.params,
+                "data": request.data,
+                "initial_balance": request.initial_balance,
+                "commission": request.commission,
+                "periods_per_year": request.periods_per_year,
+                "progress_every": self.limits.progress_every,
+                "max_progress_rate": self.limits.max_progress_rate,
+                "root_dir": self.root_dir,
+            }
+        )
+        return run, True
+
+    def cancel(self, backtest_id: str) -> bool:
+        """Stop a run here, or ask the kernel running it to stop; False if it is not active."""
+        if self.runner.cancel(backtest_id):
+            return True
+        run = self.store.get_run(backtest_id)
+        if run is None or run.origin == "server" or run.status not in ACTIVE_STATUSES:
+            return False
+        self._cancel_requests.add(backtest_id)
+        return True
+
+    def cancel_requested(self, backtest_id: str) -> bool:
+        return backtest_id in self._cancel_requests
+
+    def publish_external(self, backtest_id: str, body: Any) -> int:
+        """Publish a batch of events of a run that executes elsewhere; return its last seq."""
+        if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+            raise RequestError('the body must be {"events": [...]}', "events")
+        events = body["events"]
+        if not 0 < len(events) <= MAX_PUBLISH_BATCH:
+            raise RequestError(f"events must hold 1 to {MAX_PUBLISH_BATCH} events", "events")
+        drafts = [_draft(index, event) for index, event in enumerate(events)]
+        request = body.get("request") or {}
+        if not isinstance(request, dict):
+            raise RequestError("request must be a JSON object", "request")
+        if self.store.get_run(backtest_id) is None:
+            self.hub.create_run(request, origin="kernel", backtest_id=backtest_id)
+        try:
+            last_seq = self.hub.publish(backtest_id, drafts)
+        except RunClosedError as error:
+            raise RequestError(str(error), "events", status=409) from None
+        if any(draft.type in TERMINAL_STATUS for draft in drafts):
+            self._cancel_requests.discard(backtest_id)
+        return last_seq
+
+
+def _draft(index: int, event: Any) -> EventDraft:
+    where = f"events[{index}]"
+    if not isinstance(event, dict):
+        raise RequestError(f"{where} must be an object", where)
+    event_type = event.get("type")
+    if event_type not in EVENT_TYPES:
+        raise RequestError(
+            f"{where}.type must be one of {', '.join(sorted(EVENT_TYPES))}, got {event_type!r}",
+            f"{where}.type",
+        )
+    data = event.get("data", {})
+    if not isinstance(data, dict):
+        raise RequestError(f"{where}.data must be an object", f"{where}.data")
+    timestamp = event.get("timestamp")
+    if timestamp is None:
+        return EventDraft(event_type, data)
+    if not isinstance(timestamp, str) or len(timestamp) > 40:
+        raise RequestError(f"{where}.timestamp must be an ISO 8601 string", f"{where}.timestamp")
+    return EventDraft(event_type, data, timestamp)

@@ -1,0 +1,161 @@
+"""Where a source's events go: the hub in this process, or a pipe to the server.
+
+A sink's ``emit`` never blocks and never raises into the code that reports; each
+process has one default sink (set by whoever hosts backtests in it: the server
+extension, a worker process) that :func:`~qm_jupyter.ws_logger.setup_backtest_logging`
+uses when it is given none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Protocol
+
+from .events import EventDraft
+
+
+class EventSink(Protocol):
+    """Takes a source's events for the hub."""
+
+    def emit(self, backtest_id: str, draft: EventDraft) -> None: ...
+
+
+class MemorySink:
+    """Keeps the events in this process, numbered per run (for use with no server)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: dict[str, list[EventDraft]] = defaultdict(list)
+
+    def emit(self, backtest_id: str, draft: EventDraft) -> None:
+        with self._lock:
+            self.events[backtest_id].append(draft)
+
+
+class HubSink:
+    """Publishes to the hub of this process from any thread, coalescing into batches.
+
+    The hub lives on the event loop; emitting from another thread (a strategy thread,
+    a logging call) queues the draft and schedules one flush on the loop.
+    """
+
+    def __init__(self, hub, loop: asyncio.AbstractEventLoop):
+        self.hub = hub
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[EventDraft]] = {}
+
+    def emit(self, backtest_id: str, draft: EventDraft) -> None:
+        with self._lock:
+            first = not self._pending
+            self._pending.setdefault(backtest_id, []).append(draft)
+        if first:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone
+                self.loop.call_soon_threadsafe(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for backtest_id, drafts in pending.items():
+            try:
+                self.hub.ensure_run(backtest_id, origin="logger")
+                self.hub.publish(backtest_id, drafts)
+            except Exception:
+                self.hub.log.exception("Could not publish events of run %s", backtest_id)
+
+
+class BatchingSink:
+    """Collects events under a short lock; a flusher thread hands them on in batches.
+
+    ``emit`` only appends (and wakes the flusher when ``flush_size`` are waiting);
+    :meth:`deliver` runs on the flusher thread (every ``flush_interval`` seconds) or in
+    :meth:`flush`, under a lock of its own, so a slow receiver never stalls the run and
+    batches leave in the order their events were emitted. Subclasses implement ``deliver``.
+    """
+
+    flush_interval: float = 0.02
+    flush_size: int = 1000
+
+    def __init__(self, thread_name: str = "qm-event-flusher") -> None:
+        self._lock = threading.Condition()
+        self._deliver_lock = threading.Lock()
+        self._pending: list[tuple[str, EventDraft]] = []
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def emit(self, backtest_id: str, draft: EventDraft) -> None:
+        with self._lock:
+            self._pending.append((backtest_id, draft))
+            if len(self._pending) >= self.flush_size:
+                self._lock.notify()
+
+    def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
+        """Hand on one batch of ``(backtest_id, draft)`` in emission order."""
+        raise NotImplementedError
+
+    def flush(self, then: Callable[[], None] | None = None) -> None:
+        """Deliver what is pending now, then call ``then`` (before any later batch)."""
+        with self._deliver_lock:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if batch:
+                self.deliver(batch)
+            if then is not None:
+                then()
+
+    def close(self) -> None:
+        """Stop the flusher and deliver what is left."""
+        with self._lock:
+            self._closed = True
+            self._lock.notify()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._lock.wait(self.flush_interval)
+            self.flush()
+
+
+_default_sink: EventSink | None = None
+
+
+def set_default_sink(sink: EventSink | None) -> None:
+    """Make ``sink`` the one that sources in this process use unless told otherwise."""
+    global _default_sink
+    _default_sink = sink
+
+
+def default_sink() -> EventSink:
+    """This process's default sink when no host set one.
+
+    In a Jupyter kernel it is the notebook's sink (the kernel's own stream, which the
+    widgets read, and the server's hub when a server is reachable); elsewhere a
+    :class:`MemorySink`.
+    """
+    global _default_sink
+    if _default_sink is None:
+        _default_sink = _kernel_sink() or MemorySink()
+    return _default_sink
+
+
+def _kernel_sink() -> EventSink | None:
+    """The notebook sink if this process is an IPython kernel (imported only then)."""
+    if "ipykernel" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    if getattr(get_ipython(), "kernel", None) is None:
+        return None
+    from .notebook.kernel_sink import kernel_sink
+
+    return kernel_sink()

@@ -1,0 +1,192 @@
+"""SQLite persistence of runs and their events, so both survive a server restart.
+
+One connection, used only from the server's event loop thread. WAL journaling with
+``synchronous=NORMAL`` keeps the database consistent when the process is killed; each
+batch of events is stored in one transaction together with the run's new state,
+before anyone is told about it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    backtest_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    request TEXT NOT NULL,
+    client_request_id TEXT UNIQUE,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at DESC);
+CREATE TABLE IF NOT EXISTS events (
+    backtest_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    frame TEXT NOT NULL,
+    PRIMARY KEY (backtest_id, seq)
+) WITHOUT ROWID;
+"""
+
+_JSON_FIELDS = ("request", "progress", "result", "error")
+ACTIVE_STATUSES = ("queued", "running")
+
+
+@dataclass
+class RunRecord:
+    """What the server knows about one run (the body of ``GET /api/v1/backtest/{id}``)."""
+
+    backtest_id: str
+    status: str
+    origin: str
+    request: dict[str, Any]
+    created_at: str
+    client_request_id: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    last_seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backtest_id": self.backtest_id,
+            "status": self.status,
+            "origin": self.origin,
+            "request": self.request,
+            "client_request_id": self.client_request_id,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "progress": self.progress,
+            "result": self.result,
+            "error": self.error,
+            "last_seq": self.last_seq,
+        }
+
+
+_COLUMNS = (
+    "backtest_id",
+    "status",
+    "origin",
+    "request",
+    "client_request_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "progress",
+    "result",
+    "error",
+    "last_seq",
+)
+
+
+def _row_to_run(row: sqlite3.Row) -> RunRecord:
+    values = {name: row[name] for name in _COLUMNS}
+    for name in _JSON_FIELDS:
+        if values[name] is not None:
+            values[name] = json.loads(values[name])
+    return RunRecord(**values)
+
+
+class RunStore:
+    """Runs and events in one SQLite file."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def integrity_ok(self) -> bool:
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def create_run(self, run: RunRecord) -> None:
+        values = run.to_dict()
+        for name in _JSON_FIELDS:
+            values[name] = None if values[name] is None else json.dumps(values[name])
+        names = ",".join(_COLUMNS)
+        marks = ",".join("?" for _ in _COLUMNS)
+        self._db.execute(
+            f"INSERT INTO runs ({names}) VALUES ({marks})", [values[n] for n in _COLUMNS]
+        )
+
+    def update_run(self, backtest_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        assignments = ",".join(f"{name}=?" for name in fields)
+        values = [
+            json.dumps(v) if name in _JSON_FIELDS and v is not None else v
+            for name, v in fields.items()
+        ]
+        self._db.execute(
+            f"UPDATE runs SET {assignments} WHERE backtest_id=?", [*values, backtest_id]
+        )
+
+    def get_run(self, backtest_id: str) -> RunRecord | None:
+        row = self._db.execute("SELECT * FROM runs WHERE backtest_id=?", (backtest_id,)).fetchone()
+        return None if row is None else _row_to_run(row)
+
+    def find_by_client_request_id(self, client_request_id: str) -> RunRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM runs WHERE client_request_id=?", (client_request_id,)
+        ).fetchone()
+        return None if row is None else _row_to_run(row)
+
+    def list_runs(self, limit: int = 100, offset: int = 0) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        return [_row_to_run(row) for row in rows]
+
+    def active_run_ids(self) -> list[str]:
+        marks = ",".join("?" for _ in ACTIVE_STATUSES)
+        rows = self._db.execute(
+            f"SELECT backtest_id FROM runs WHERE status IN ({marks}) ORDER BY created_at",
+            ACTIVE_STATUSES,
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- events -------------------------------------------------------------------------
+
+    def append_events(
+        self, backtest_id: str, frames: Iterable[tuple[int, str]], run_fields: dict[str, Any]
+    ) -> None:
+        """Store numbered frames and the run's new state in one transaction."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO events (backtest_id, seq, frame) VALUES (?, ?, ?)",
+                ((backtest_id, seq, frame) for seq, frame in frames),
+            )
+            self.update_run(backtest_id, **run_fields)
+
+    def frames_since(self, backtest_id: str, since: int, limit: int | None = None) -> list[str]:
+        """Wire frames of the run's events with ``seq > since``, in order."""
+        rows = self._db.execute(
+            "SELECT frame FROM events WHERE backtest_id=? AND seq>? ORDER BY seq LIMIT ?",
+            (backtest_id, since, -1 if limit is None else limit),
+        ).fetchall()
+        return [row[0] for row in rows]

@@ -1,0 +1,100 @@
+import type {
+	BacktestRequest,
+	RunAccepted,
+	RunRecord,
+	StrategySpec
+} from './protocol';
+
+/** How REST calls authenticate: a Jupyter token, or (cookie login) the `_xsrf` cookie on POSTs. */
+export interface RestAuth {
+	token?: string;
+	/** The XSRF value for POSTs; defaults to the page's `_xsrf` cookie. */
+	xsrfToken?: () => string | undefined;
+}
+
+/** A 4xx/5xx answer; `message` is the server's own explanation when it gave one. */
+export class ApiError extends Error {
+	constructor(
+		readonly status: number,
+		message: string
+	) {
+		super(message);
+		this.name = 'ApiError';
+	}
+}
+
+function cookieValue(name: string): string | undefined {
+	if (typeof document === 'undefined') return undefined;
+	const match = document.cookie.match(new RegExp(`(?:^|;\\s*)${name}=([^;]*)`));
+	return match ? decodeURIComponent(match[1]) : undefined;
+}
+
+/** The backtest REST API of one Jupyter server; `baseUrl` is the server's base_url, ending in '/'. */
+export class RestApi {
+	private readonly xsrfToken: () => string | undefined;
+
+	constructor(
+		private readonly baseUrl: URL,
+		private readonly auth: RestAuth = {},
+		private readonly fetchImpl: typeof fetch = (...args) => globalThis.fetch(...args)
+	) {
+		this.xsrfToken = auth.xsrfToken ?? (() => cookieValue('_xsrf'));
+	}
+
+	runBacktest(request: BacktestRequest): Promise<RunAccepted> {
+		return this.request('POST', 'api/v1/backtest/run', request);
+	}
+
+	async cancel(backtestId: string): Promise<void> {
+		await this.request('POST', `api/v1/backtest/${encodeURIComponent(backtestId)}/cancel`);
+	}
+
+	getRun(backtestId: string): Promise<RunRecord> {
+		return this.request('GET', `api/v1/backtest/${encodeURIComponent(backtestId)}`);
+	}
+
+	async listRuns(): Promise<RunRecord[]> {
+		const body = await this.request<{ runs: RunRecord[] }>('GET', 'api/v1/backtest');
+		return body.runs;
+	}
+
+	async strategies(): Promise<StrategySpec[]> {
+		const body = await this.request<{ strategies: StrategySpec[] }>('GET', 'api/v1/strategies');
+		return body.strategies;
+	}
+
+	private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+		const headers: Record<string, string> = { Accept: 'application/json' };
+		if (this.auth.token) {
+			headers.Authorization = `token ${this.auth.token}`;
+		} else if (method === 'POST') {
+			const xsrf = this.xsrfToken();
+			if (xsrf) headers['X-XSRFToken'] = xsrf;
+		}
+		if (body !== undefined) headers['Content-Type'] = 'application/json';
+		const response = await this.fetchImpl(new URL(path, this.baseUrl), {
+			method,
+			headers,
+			body: body === undefined ? undefined : JSON.stringify(body),
+			credentials: 'same-origin'
+		});
+		const text = await response.text();
+		const parsed: unknown = text ? safeJson(text) : undefined;
+		if (!response.ok) {
+			const message =
+				typeof (parsed as { message?: unknown })?.message === 'string'
+					? (parsed as { message: string }).message
+					: `${method} ${path} failed: HTTP ${response.status}`;
+			throw new ApiError(response.status, message);
+		}
+		return parsed as T;
+	}
+}
+
+function safeJson(text: string): unknown {
+	try {
+		return JSON.parse(text);
+	} catch {
+		return undefined;
+	}
+}

@@ -1,0 +1,2 @@
+// Built to static files that the Jupyter extension serves.
+export const prerender = true;

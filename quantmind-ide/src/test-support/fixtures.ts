@@ -1,0 +1,100 @@
+/** Protocol data shared by the Node and component tests (no Node-only imports here). */
+import type {
+	BacktestCompleteData,
+	BacktestEvent,
+	BacktestEventType,
+	BacktestStartData,
+	LogLevel,
+	StrategySpec
+} from '../lib/protocol';
+
+export const STRATEGIES: StrategySpec[] = [
+	{
+		name: 'buy_and_hold',
+		description: 'Buy on the first bar, hold to the end.',
+		params: {}
+	},
+	{
+		name: 'sma_crossover',
+		description: 'Long when the fast SMA crosses above the slow one.',
+		params: {
+			fast: { type: 'int', default: 10, min: 2, max: 10000 },
+			slow: { type: 'int', default: 30, min: 3, max: 10000 }
+		}
+	}
+];
+
+export const START_DATA: BacktestStartData = {
+	strategy: 'sma_crossover',
+	params: { fast: 10, slow: 30 },
+	data: { sample: 'gbm', bars: 1000, seed: 42, freq: '1min' },
+	initial_balance: 10_000,
+	commission: 0,
+	total_bars: 1000,
+	first_bar_time: '2026-01-01T00:00:00Z',
+	last_bar_time: '2026-01-01T16:39:00Z'
+};
+
+export const COMPLETE_DATA: BacktestCompleteData = {
+	final_balance: 10_523.4,
+	total_return: 0.05234,
+	total_trades: 7,
+	win_rate: 4 / 7,
+	sharpe_ratio: 1.234,
+	max_drawdown: -0.0321,
+	bars: 1000,
+	duration: 1.5
+};
+
+/** Builds one run's events with contiguous seqs and timestamps one second apart. */
+export class EventScript {
+	private seq = 0;
+
+	constructor(
+		readonly backtestId: string,
+		private readonly t0 = Date.parse('2026-01-01T00:00:00Z')
+	) {}
+
+	next<T extends BacktestEventType>(type: T, data: Extract<BacktestEvent, { type: T }>['data']): BacktestEvent {
+		this.seq += 1;
+		return {
+			type,
+			topic: 'backtest',
+			backtest_id: this.backtestId,
+			seq: this.seq,
+			timestamp: new Date(this.t0 + this.seq * 1000).toISOString(),
+			data
+		} as BacktestEvent;
+	}
+
+	start(): BacktestEvent {
+		return this.next('backtest_start', START_DATA);
+	}
+
+	progress(percent: number, extra: { trades_count?: number; pnl?: number } = {}): BacktestEvent {
+		const bars = Math.round((percent / 100) * START_DATA.total_bars);
+		const pnl = extra.pnl ?? 0;
+		return this.next('backtest_progress', {
+			progress: percent,
+			bars_processed: bars,
+			total_bars: START_DATA.total_bars,
+			trades_count: extra.trades_count ?? 0,
+			pnl,
+			equity: START_DATA.initial_balance + pnl,
+			status: 'Processing...'
+		});
+	}
+
+	log(message: string, level: LogLevel = 'INFO'): BacktestEvent {
+		return this.next('log_entry', {
+			level,
+			message,
+			module: 'qm.strategy',
+			timestamp: new Date(this.t0).toISOString()
+		});
+	}
+
+	complete(): BacktestEvent {
+		return this.next('backtest_complete', COMPLETE_DATA);
+	}
+}

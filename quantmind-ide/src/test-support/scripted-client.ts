@@ -1,0 +1,75 @@
+/** A stand-in for BacktestClient whose events the test emits by hand. */
+import type { RunnerClient } from '../lib/components/BacktestRunner.svelte';
+import type {
+	BacktestEvent,
+	BacktestRequest,
+	RunAccepted,
+	RunRecord,
+	StrategySpec
+} from '../lib/protocol';
+import type {
+	ClientEventMap,
+	ClientEventType,
+	ConnectionState,
+	SubscribeOptions
+} from '../lib/ws-client';
+import { STRATEGIES } from './fixtures';
+
+type AnyHandler = (message: never) => void;
+
+export class ScriptedClient implements RunnerClient {
+	state: ConnectionState = 'open';
+	strategyList: StrategySpec[] = STRATEGIES;
+	runs: RunRecord[] = [];
+	/** What runBacktest answers, or throws. */
+	accepted: RunAccepted | Error = { backtest_id: 'run-1', status: 'running' };
+	readonly requests: BacktestRequest[] = [];
+	readonly subscriptions: SubscribeOptions[] = [];
+	readonly unsubscriptions: SubscribeOptions[] = [];
+	readonly cancelled: string[] = [];
+	private readonly handlers = new Map<ClientEventType, Set<AnyHandler>>();
+
+	on<T extends ClientEventType>(type: T, handler: (message: ClientEventMap[T]) => void): () => void {
+		const set = this.handlers.get(type) ?? new Set();
+		this.handlers.set(type, set);
+		set.add(handler as AnyHandler);
+		return () => set.delete(handler as AnyHandler);
+	}
+
+	emit<T extends ClientEventType>(type: T, message: ClientEventMap[T]): void {
+		for (const handler of this.handlers.get(type) ?? []) (handler as (m: ClientEventMap[T]) => void)(message);
+	}
+
+	emitEvents(events: BacktestEvent[]): void {
+		for (const event of events) this.emit(event.type, event as never);
+	}
+
+	/** Announce a connection state as the real client would. */
+	setState(type: ConnectionState): void {
+		this.state = type;
+		this.emit(type, { type, attempt: 0 } as never);
+	}
+
+	subscribe(options: SubscribeOptions = {}): () => void {
+		this.subscriptions.push(options);
+		return () => this.unsubscriptions.push(options);
+	}
+
+	async runBacktest(request: BacktestRequest): Promise<RunAccepted> {
+		this.requests.push(request);
+		if (this.accepted instanceof Error) throw this.accepted;
+		return this.accepted;
+	}
+
+	async cancel(backtestId: string): Promise<void> {
+		this.cancelled.push(backtestId);
+	}
+
+	async listRuns(): Promise<RunRecord[]> {
+		return this.runs;
+	}
+
+	async strategies(): Promise<StrategySpec[]> {
+		return this.strategyList;
+	}
+}

@@ -1,0 +1,31 @@
+import { sveltekit } from '@sveltejs/kit/vite';
+import { svelteTesting } from '@testing-library/svelte/vite';
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+	plugins: [sveltekit()],
+	test: {
+		projects: [
+			{
+				extends: true,
+				plugins: [svelteTesting()],
+				test: {
+					name: 'components',
+					environment: 'jsdom',
+					include: ['src/lib/components/**/*.test.ts'],
+					setupFiles: ['./vitest-setup.ts']
+				}
+			},
+			{
+				// No svelteTesting() here: it makes `ws` resolve to its browser stub.
+				extends: true,
+				test: {
+					name: 'node',
+					environment: 'node',
+					include: ['src/**/*.test.ts'],
+					exclude: ['src/lib/components/**']
+				}
+			}
+		]
+	}
+});

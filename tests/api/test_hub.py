@@ -1,0 +1,181 @@
+"""EventHub and Subscriber: numbering, storage before fan-out, lossless bounded delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from qm_jupyter.events import EventDraft
+from qm_jupyter.hub import EventHub, RunClosedError, Subscriber, UnknownRunError
+from qm_jupyter.store import RunStore
+
+
+@pytest.fixture
+def hub(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    yield EventHub(store)
+    store.close()
+
+
+def logs(*messages: str) -> list[EventDraft]:
+    return [EventDraft("log_entry", {"message": m}) for m in messages]
+
+
+async def drain(subscriber: Subscriber, count: int) -> list[dict]:
+    frames = []
+    for _ in range(count):
+        frame = await asyncio.wait_for(subscriber.next_frame(), 1)
+        frames.append(json.loads(frame))
+    return frames
+
+
+def test_seq_is_contiguous_per_run_and_stored(hub):
+    a = hub.create_run({"strategy": "x"}).backtest_id
+    b = hub.create_run({"strategy": "y"}).backtest_id
+    assert hub.publish(a, logs("a1", "a2")) == 2
+    assert hub.publish(b, logs("b1")) == 1
+    assert hub.publish(a, logs("a3")) == 3
+    stored = [json.loads(f) for f in hub.store.frames_since(a, 0)]
+    assert [e["seq"] for e in stored] == [1, 2, 3]
+    assert [e["data"]["message"] for e in stored] == ["a1", "a2", "a3"]
+    assert set(stored[0]) == {"type", "topic", "backtest_id", "seq", "timestamp", "data"}
+    assert hub.get_run(a).last_seq == 3
+
+
+def test_events_change_the_run_state(hub):
+    run_id = hub.create_run({}).backtest_id
+    assert hub.get_run(run_id).status == "queued"
+    hub.publish(run_id, [EventDraft("backtest_start", {"total_bars": 10})])
+    assert hub.get_run(run_id).status == "running"
+    hub.publish(run_id, [EventDraft("backtest_progress", {"progress": 50.0})])
+    assert hub.get_run(run_id).progress == {"progress": 50.0}
+    hub.publish(run_id, [EventDraft("backtest_complete", {"sharpe_ratio": float("nan")})])
+    run = hub.get_run(run_id)
+    assert run.status == "completed"
+    assert run.result == {"sharpe_ratio": None}  # strict JSON: NaN became null
+    assert run.finished_at is not None
+
+
+def test_nothing_follows_a_terminal_event(hub):
+    run_id = hub.create_run({}).backtest_id
+    hub.publish(
+        run_id,
+        [EventDraft("backtest_error", {"error": "boom"}), EventDraft("log_entry", {})],
+    )
+    assert hub.get_run(run_id).last_seq == 1
+    with pytest.raises(RunClosedError):
+        hub.publish(run_id, logs("late"))
+
+
+def test_unknown_runs_are_refused(hub):
+    with pytest.raises(UnknownRunError):
+        hub.publish("nope", logs("x"))
+    with pytest.raises(UnknownRunError):
+        hub.head("nope")
+
+
+def test_a_new_hub_on_the_same_file_continues_numbering(tmp_path):
+    first = EventHub(RunStore(tmp_path / "db.sqlite"))
+    run_id = first.create_run({"strategy": "s"}).backtest_id
+    first.publish(run_id, logs("before"))
+    first.store.close()
+    second = EventHub(RunStore(tmp_path / "db.sqlite"))
+    assert second.head(run_id) == 1
+    assert second.publish(run_id, logs("after")) == 2
+    assert second.get_run(run_id).request == {"strategy": "s"}
+
+
+async def test_replay_then_live_without_gap_or_duplicate(hub):
+    run_id = hub.create_run({}).backtest_id
+    hub.publish(run_id, logs(*[f"m{i}" for i in range(1, 8)]))
+    subscriber = Subscriber(hub, on_overflow=pytest.fail, page_size=3)
+    subscriber.send({"type": "subscribed"})
+    subscriber.follow_run(run_id, since=2)
+    hub.publish(run_id, logs("m8"))  # arrives while the replay is pending
+    frames = await drain(subscriber, 7)
+    assert frames[0] == {"type": "subscribed"}
+    assert [f["seq"] for f in frames[1:]] == [3, 4, 5, 6, 7, 8]
+    hub.publish(run_id, logs("m9"))
+    assert [f["seq"] for f in await drain(subscriber, 1)] == [9]
+    subscriber.close()
+
+
+async def test_following_all_runs_sees_only_new_events(hub):
+    old = hub.create_run({}).backtest_id
+    hub.publish(old, logs("before subscribing"))
+    subscriber = Subscriber(hub, on_overflow=pytest.fail)
+    subscriber.follow_all()
+    new = hub.create_run({}).backtest_id
+    hub.publish(new, logs("n1"))
+    hub.publish(old, logs("o2"))
+    frames = await drain(subscriber, 2)
+    assert [(f["backtest_id"], f["seq"]) for f in frames] == [(new, 1), (old, 2)]
+    subscriber.unfollow_all()
+    hub.publish(new, logs("n2"))
+    assert subscriber.buffered == 0
+
+
+async def test_a_full_buffer_falls_back_to_the_store_losslessly(hub):
+    run_id = hub.create_run({}).backtest_id
+    subscriber = Subscriber(hub, on_overflow=pytest.fail, max_buffer=5, page_size=5)
+    subscriber.follow_run(run_id, 0)
+    await asyncio.sleep(0)
+    for i in range(40):  # the client reads nothing while 40 events go out
+        hub.publish(run_id, logs(f"m{i}"))
+    assert subscriber.buffered <= 5
+    frames = await drain(subscriber, 40)
+    assert [f["seq"] for f in frames] == list(range(1, 41))
+    hub.publish(run_id, logs("live again"))
+    assert [f["seq"] for f in await drain(subscriber, 1)] == [41]
+
+
+async def test_a_stalled_client_is_cut_off_with_a_reason(hub):
+    reasons = []
+    run_id = hub.create_run({}).backtest_id
+    subscriber = Subscriber(hub, on_overflow=reasons.append, max_buffer=3, stall_timeout=0.05)
+    subscriber.follow_run(run_id, 0)
+    writer = asyncio.ensure_future(subscriber.next_frame())  # takes one frame, then hangs
+    await asyncio.sleep(0)
+    hub.publish(run_id, logs("a", "b", "c", "d"))
+    assert json.loads(await writer)["seq"] == 1
+    await asyncio.sleep(0.1)  # the socket accepted nothing meanwhile
+    hub.publish(run_id, logs("e"))
+    assert subscriber.closed
+    assert "resubscribe with since" in reasons[0]
+    assert hub.subscriber_count == 0
+    assert await subscriber.next_frame() is None
+
+
+async def test_a_reading_client_is_never_cut_off(hub):
+    run_id = hub.create_run({}).backtest_id
+    subscriber = Subscriber(hub, on_overflow=pytest.fail, max_buffer=3, stall_timeout=0.05)
+    subscriber.follow_run(run_id, 0)
+    seqs = []
+    for i in range(10):  # each write completes, however long the pauses between events
+        hub.publish(run_id, logs(f"m{i}"))
+        seqs.append(json.loads(await subscriber.next_frame())["seq"])
+        subscriber.wrote()
+        await asyncio.sleep(0.06)
+    assert not subscriber.closed
+    assert seqs == list(range(1, 11))
+
+
+async def test_unfollowing_a_run_stops_its_events(hub):
+    run_id = hub.create_run({}).backtest_id
+    subscriber = Subscriber(hub, on_overflow=pytest.fail)
+    subscriber.follow_run(run_id, 0)
+    hub.publish(run_id, logs("a"))
+    assert len(await drain(subscriber, 1)) == 1
+    subscriber.unfollow_run(run_id)
+    hub.publish(run_id, logs("b"))
+    assert subscriber.buffered == 0
+
+
+def test_a_client_flooding_requests_without_reading_is_cut_off(hub):
+    reasons = []
+    subscriber = Subscriber(hub, on_overflow=reasons.append, max_buffer=2)
+    for _ in range(5):
+        subscriber.send({"type": "pong"})
+    assert subscriber.closed and reasons

@@ -1,0 +1,174 @@
+"""The /ws event stream against a real Jupyter server: protocol, replay, errors, auth."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClosedError
+
+SUB = {"type": "subscribe", "topic": "backtest"}
+
+
+def assert_contiguous(events: list[dict]) -> None:
+    assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + len(events)))
+
+
+async def test_subscribe_all_sees_a_whole_run(stream, start_run):
+    client = await stream()
+    await client.send(SUB)
+    assert await client.receive() == {"type": "subscribed", "topic": "backtest"}
+    backtest_id = await start_run()
+    events = await client.events_until_terminal()
+    assert {e["backtest_id"] for e in events} == {backtest_id}
+    assert_contiguous(events)
+    assert events[0]["seq"] == 1
+    assert events[0]["type"] == "backtest_start"
+    start = events[0]["data"]
+    assert start["strategy"] == "sma_crossover" and start["total_bars"] == 5000
+    assert start["params"] == {"fast": 5, "slow": 20}
+    assert start["first_bar_time"] < start["last_bar_time"]
+    progress = [e["data"] for e in events if e["type"] == "backtest_progress"]
+    assert progress[-1]["progress"] == 100.0 and progress[-1]["bars_processed"] == 5000
+    assert set(progress[-1]) >= {"bars_processed", "total_bars", "trades_count", "pnl", "equity"}
+    logs = [e["data"] for e in events if e["type"] == "log_entry"]
+    assert len(logs) >= 3
+    assert set(logs[0]) >= {"level", "message", "module", "timestamp"}
+    complete = events[-1]
+    assert complete["type"] == "backtest_complete"
+    assert complete["data"]["total_trades"] == progress[-1]["trades_count"]
+    for event in events:
+        assert event["topic"] == "backtest" and event["timestamp"].endswith("Z")
+
+
+async def test_subscribe_one_run_replays_then_follows_live(stream, start_run, api):
+    backtest_id = await start_run()
+    watcher = await stream()
+    await watcher.send(SUB)
+    await watcher.receive()
+    everything = await watcher.events_until_terminal()
+
+    late = await stream()
+    await late.send({**SUB, "backtest_id": backtest_id, "since": 3})
+    reply = await late.receive()
+    assert reply == {"type": "subscribed", "topic": "backtest", "backtest_id": backtest_id,
+                     "since": 3}
+    replayed = await late.events_until_terminal()
+    assert replayed == everything[3:]
+
+
+async def test_replay_while_running_has_no_gap_or_duplicate(stream, start_run):
+    backtest_id = await start_run(
+        strategy="sma_crossover_bars",
+        data={"sample": "gbm", "bars": 300_000, "seed": 3, "freq": "1min"},
+    )
+    first = await stream()
+    await first.send({**SUB, "backtest_id": backtest_id})
+    await first.receive()
+    seen = [await first.receive() for _ in range(5)]
+    first.connection.close()  # drop mid-run
+    second = await stream()
+    await second.send({**SUB, "backtest_id": backtest_id, "since": seen[-1]["seq"]})
+    assert (await second.receive())["type"] == "subscribed"
+    rest = await second.events_until_terminal()
+    events = seen + rest
+    assert events[0]["seq"] == 1
+    assert_contiguous(events)
+    assert events[-1]["type"] == "backtest_complete"
+
+
+async def test_unsubscribe_and_ping(stream, start_run):
+    client = await stream()
+    await client.send({"type": "ping"})
+    assert await client.receive() == {"type": "pong"}
+    await client.send(SUB)
+    await client.receive()
+    await client.send({"type": "unsubscribe", "topic": "backtest"})
+    assert await client.receive() == {"type": "unsubscribed", "topic": "backtest"}
+    backtest_id = await start_run()
+    await client.send({"type": "unsubscribe", "topic": "backtest", "backtest_id": backtest_id})
+    assert await client.receive() == {
+        "type": "unsubscribed",
+        "topic": "backtest",
+        "backtest_id": backtest_id,
+    }
+    await client.send({"type": "ping"})
+    assert await client.receive() == {"type": "pong"}  # no events came in between
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_message"),
+        ({"type": "dance"}, "unknown_type"),
+        ({"topic": "backtest"}, "unknown_type"),
+        ({"type": "subscribe"}, "missing_topic"),
+        ({"type": "subscribe", "topic": "weather"}, "bad_topic"),
+        ({**SUB, "backtest_id": "nope"}, "unknown_run"),
+        ({**SUB, "backtest_id": 12}, "unknown_run"),
+        ({**SUB, "since": 4}, "bad_since"),
+        (b"\x00\x01binary", "binary_frame"),
+        ("[" * 100_000 + "]" * 100_000, None),  # too deep for json, or too large: both fine
+    ],
+)
+async def test_bad_messages_get_an_error_and_the_socket_stays_usable(stream, message, code):
+    client = await stream()
+    await client.send(message)
+    reply = await client.receive()
+    if reply is None:  # the 200 KB frame is over the limit: closed with 1009
+        assert client.connection.close_code == 1009
+        return
+    assert reply["type"] == "error"
+    assert reply["error"]["code"] == code
+    assert reply["error"]["message"]
+    await client.send({"type": "ping"})
+    assert await client.receive() == {"type": "pong"}
+
+
+async def test_bad_since_with_a_run(stream, start_run):
+    backtest_id = await start_run()
+    client = await stream()
+    await client.send({**SUB, "backtest_id": backtest_id, "since": -1})
+    reply = await client.receive()
+    assert reply["error"]["code"] == "bad_since"
+
+
+async def test_an_oversized_frame_closes_with_1009(stream):
+    client = await stream()
+    await client.send({"type": "ping", "pad": "x" * 70_000})
+    assert await client.receive() is None
+    assert client.connection.close_code == 1009
+
+
+async def test_no_token_is_refused(jp_ws_fetch):
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_ws_fetch("ws", headers={"Authorization": ""})
+    assert refused.value.code == 403
+
+
+async def test_a_wrong_token_in_the_query_is_refused(jp_ws_fetch):
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_ws_fetch("ws", headers={"Authorization": ""}, params={"token": "wrong"})
+    assert refused.value.code == 403
+
+
+async def test_a_token_in_the_query_is_accepted(jp_ws_fetch, jp_serverapp):
+    token = jp_serverapp.identity_provider.token
+    connection = await jp_ws_fetch("ws", headers={"Authorization": ""}, params={"token": token})
+    assert await connection.read_message() == '{"type":"connected","protocol":1}'
+    connection.close()
+
+
+async def test_many_clients_at_once(stream, start_run):
+    clients = [await stream() for _ in range(8)]
+    for client in clients:
+        await client.send(SUB)
+        await client.receive()
+    await start_run()
+    logs = await asyncio.gather(*(client.events_until_terminal() for client in clients))
+    assert all(events == logs[0] for events in logs)
+    with pytest.raises(WebSocketClosedError):
+        clients[0].connection.close()
+        await clients[0].send({"type": "ping"})

@@ -1,0 +1,171 @@
+"""What a watcher sees: observer calls, log lines, cancellation and errors, in order."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from qm_jupyter.engine import (
+    BacktestCancelled,
+    ParamError,
+    Strategy,
+    VectorStrategy,
+    run_backtest,
+)
+
+SAMPLE = {"sample": "gbm", "bars": 1050, "seed": 4}
+
+
+class _ToList(logging.Handler):
+    def __init__(self, calls):
+        super().__init__()
+        self.calls = calls
+
+    def emit(self, record):
+        self.calls.append(("log", record.getMessage()))
+
+
+@pytest.fixture
+def watched(recorder):
+    """A recorder whose list also receives the engine's log lines, to check interleaving."""
+    logger = logging.getLogger("test.engine.run")
+    logger.setLevel(logging.INFO)
+    handler = _ToList(recorder.calls)
+    logger.addHandler(handler)
+    yield recorder, logger
+    logger.removeHandler(handler)
+
+
+@pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
+def test_event_order_progress_and_trade_logs(watched, strategy):
+    rec, logger = watched
+    r = run_backtest(SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=rec, logger=logger,
+                     progress_every=100)
+    kinds = [c[0] for c in rec.calls]
+    assert kinds[0] == "start" and kinds[1] == "log" and kinds[-1] == "complete"
+    info = rec.calls[0][1]
+    assert info == {
+        "strategy": strategy, "params": {"fast": 5, "slow": 15}, "data": {**SAMPLE, "freq": "1min"},
+        "initial_balance": 10_000.0, "commission": 0.0, "total_bars": 1050,
+        "first_bar_time": "2020-01-01T00:00:00+00:00", "last_bar_time": "2020-01-01T17:29:00+00:00"}
+    progress = rec.progress()
+    assert [p["bars_processed"] for p in progress] == [*range(100, 1001, 100), 1050]
+    last = progress[-1]
+    assert last["total_bars"] == 1050 and last["trades_count"] == r.metrics["total_trades"]
+    assert last["equity"] == pytest.approx(r.metrics["final_balance"])
+    assert last["pnl"] == pytest.approx(r.metrics["final_balance"] - 10_000)
+    assert rec.calls[-1][1] == r.metrics
+    # every trade logged once, before the progress point covering its exit
+    trade_logs = [i for i, c in enumerate(rec.calls) if c[0] == "log" and "Trade" in c[1]]
+    assert len(trade_logs) == r.metrics["total_trades"] > 5
+    exits = r.trades.exit_time.map(r.equity.index.get_loc).tolist()
+    for k, (pos, exit_bar) in enumerate(zip(trade_logs, exits, strict=True)):
+        assert rec.calls[pos][1].startswith(f"Trade {k + 1}:")
+        before = [c[1]["bars_processed"] for c in rec.calls[:pos] if c[0] == "progress"]
+        assert (before[-1] if before else 0) <= exit_bar
+    assert rec.calls[-2][0] == "log" and "complete" in rec.calls[-2][1]
+    counts = [p["trades_count"] for p in progress]
+    assert counts == sorted(counts)
+
+
+def test_progress_every_larger_than_run(recorder):
+    run_backtest(SAMPLE, "buy_and_hold", observer=recorder, progress_every=10**6)
+    assert [p["bars_processed"] for p in recorder.progress()] == [1050]
+
+
+@pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
+def test_cancel_at_a_progress_point(recorder, strategy):
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) == 3
+
+    with pytest.raises(BacktestCancelled) as err:
+        run_backtest(SAMPLE, strategy, observer=recorder, should_stop=should_stop)
+    assert err.value.bars_processed == 300
+    assert [p["bars_processed"] for p in recorder.progress()] == [100, 200]
+    assert recorder.calls[-1][0] == "progress"
+
+
+def test_cancel_stops_a_long_run_early():
+    class Forever(Strategy):
+        def next(self):
+            pass
+
+    stop_after = iter(range(5, -1, -1))
+    with pytest.raises(BacktestCancelled) as err:
+        run_backtest({"sample": "gbm", "bars": 10**6}, Forever, progress_every=1000,
+                     should_stop=lambda: next(stop_after) == 0)
+    assert err.value.bars_processed == 6000
+
+
+def test_wrong_length_signals_error():
+    def short(data):
+        return np.ones(len(data) - 1, dtype=bool)
+
+    with pytest.raises(ValueError, match="expected length 1050, got 1049"):
+        run_backtest(SAMPLE, short)
+
+    def tuple3(data):
+        return data.close > 0, data.close < 0, data.close == 0
+
+    with pytest.raises(ValueError, match="entries, exits"):
+        run_backtest(SAMPLE, tuple3)
+
+    def not_binary(data):
+        return data.close.to_numpy()
+
+    with pytest.raises(ValueError, match="0/1"):
+        run_backtest(SAMPLE, not_binary)
+
+
+class Boom(RuntimeError):
+    pass
+
+
+def test_strategy_exceptions_propagate_unchanged(recorder):
+    class RaisesMidRun(Strategy):
+        def next(self):
+            if self.i == 500:
+                raise Boom("bar 500")
+
+    class RaisesInSignals(VectorStrategy):
+        def signals(self, data):
+            raise Boom("signals")
+
+    for strategy in (RaisesMidRun, RaisesInSignals):
+        with pytest.raises(Boom):
+            run_backtest(SAMPLE, strategy, observer=recorder)
+    assert [p["bars_processed"] for p in recorder.progress()] == [100, 200, 300, 400, 500]
+    assert "complete" not in [c[0] for c in recorder.calls]
+
+
+@pytest.mark.parametrize(("kwargs", "param"), [
+    ({"initial_balance": 0}, "initial_balance"),
+    ({"initial_balance": float("inf")}, "initial_balance"),
+    ({"commission": 1.0}, "commission"),
+    ({"commission": -0.1}, "commission"),
+    ({"commission": "0.1"}, "commission"),
+    ({"periods_per_year": 0}, "periods_per_year"),
+    ({"progress_every": 0}, "progress_every"),
+    ({"progress_every": 1.5}, "progress_every"),
+])
+def test_bad_run_settings(kwargs, param):
+    with pytest.raises(ParamError) as err:
+        run_backtest(SAMPLE, "buy_and_hold", **kwargs)
+    assert err.value.param == param
+
+
+def test_default_logger_and_result_repr(caplog):
+    with caplog.at_level(logging.INFO, logger="qm_jupyter.engine"):
+        r = run_backtest(SAMPLE, "sma_crossover")
+    messages = [rec.getMessage() for rec in caplog.records]
+    assert messages[0].startswith("Backtest started: sma_crossover(fast=10, slow=20)")
+    assert messages[-1].startswith("Backtest complete:")
+    assert sum(m.startswith("Trade ") for m in messages) == r.metrics["total_trades"]
+    assert repr(r).startswith("<BacktestResult sma_crossover(fast=10, slow=20): 1050 bars")
+    assert r.stats["bars"] == 1050
+    assert len(r.equity) == 1050 and r.equity.name == "equity"
