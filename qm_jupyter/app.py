@@ -68,6 +68,11 @@ class QuantMindExtension(ExtensionApp):
     ).tag(config=True)
     ws_ping_interval = Float(30.0, help="Seconds between /ws pings (0: none).").tag(config=True)
     ws_ping_timeout = Float(30.0, help="Seconds without a pong before /ws closes.").tag(config=True)
+    strategies_dir = Unicode(
+        "strategies",
+        help="Folder (relative to the server's root_dir) whose *.py files define user "
+        "strategies, runnable by name; empty to load none from files.",
+    ).tag(config=True)
     ide_dir = Unicode(help="Folder of the built QuantMind IDE served at /quantmind/.").tag(
         config=True
     )
@@ -92,6 +97,7 @@ class QuantMindExtension(ExtensionApp):
             self.serverapp.root_dir,
             workers=self.workers,
             cancel_grace=self.cancel_grace,
+            strategies_dir=self.strategies_dir or None,
             limits=ServiceLimits(
                 max_sample_bars=self.max_sample_bars,
                 max_data_file_bytes=self.max_data_file_bytes,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import subprocess
@@ -36,6 +37,7 @@ class _Worker:
     jobs: Connection
     backtest_id: str | None = None
     cancel_requested: bool = False
+    recent_data: deque[str] = field(default_factory=lambda: deque(maxlen=4))
     retired: bool = field(default=False)
 
 
@@ -124,15 +126,23 @@ class BacktestRunner:
         return False
 
     def _dispatch(self) -> None:
-        for worker in self._workers:
-            if not self._queue:
+        """Give queued jobs, in order, to idle workers.
+
+        A worker that recently ran on the same data gets it again: its file cache
+        then spares parsing the file a second time.
+        """
+        while self._queue:
+            idle = [w for w in self._workers if w.backtest_id is None and not w.retired]
+            if not idle:
                 return
-            if worker.backtest_id is None and not worker.retired:
-                job = self._queue.popleft()
-                worker.backtest_id = job["backtest_id"]
-                worker.cancel_requested = False
-                self.hub.mark_running(job["backtest_id"])
-                worker.jobs.send(("run", job))
+            job = self._queue.popleft()
+            data_key = json.dumps(job["data"], sort_keys=True)
+            worker = next((w for w in idle if data_key in w.recent_data), idle[0])
+            worker.recent_data.append(data_key)
+            worker.backtest_id = job["backtest_id"]
+            worker.cancel_requested = False
+            self.hub.mark_running(job["backtest_id"])
+            worker.jobs.send(("run", job))
 
     def _enforce_cancel(self, worker: _Worker, backtest_id: str) -> None:
         if worker.backtest_id == backtest_id and worker.process.poll() is None:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .engine import list_strategies
 from .events import BACKTEST_ERROR, EVENT_TYPES, TERMINAL_STATUS, EventDraft
 from .hub import EventHub, RunClosedError
 from .run_request import RequestError, parse_run_request
 from .runner import BacktestRunner
 from .store import ACTIVE_STATUSES, RunRecord, RunStore
+from .strategy_catalog import StrategyCatalog
 
 MAX_PUBLISH_BATCH = 10_000
 
@@ -42,12 +44,15 @@ class BacktestService:
         *,
         workers: int = 2,
         cancel_grace: float = 1.5,
+        strategies_dir: str | Path | None = None,
         limits: ServiceLimits | None = None,
         log: logging.Logger | None = None,
     ):
         self.log = log or logging.getLogger(__name__)
         self.root_dir = str(root_dir)
         self.limits = limits or ServiceLimits()
+        self.strategies_dir = str(Path(root_dir, strategies_dir)) if strategies_dir else None
+        self.catalog = StrategyCatalog(self.strategies_dir)
         self.store = RunStore(db_path)
         self.hub = EventHub(self.store, self.log)
         self.runner = BacktestRunner(
@@ -74,6 +79,7 @@ class BacktestService:
 
     async def stop(self) -> None:
         await self.runner.stop()
+        self.catalog.clear()
         self.store.close()
 
     def submit(self, body: Any) -> tuple[RunRecord, bool]:
@@ -81,6 +87,7 @@ class BacktestService:
 
         A request with a ``client_request_id`` seen before returns that run again.
         """
+        self.catalog.refresh()
         request = parse_run_request(
             body,
             root_dir=self.root_dir,
@@ -109,9 +116,18 @@ class BacktestService:
                 "progress_every": self.limits.progress_every,
                 "max_progress_rate": self.limits.max_progress_rate,
                 "root_dir": self.root_dir,
+                "strategies_dir": self.strategies_dir,
             }
         )
         return run, True
+
+    def strategies(self) -> dict[str, Any]:
+        """Every strategy a run may name, with its parameters and where it comes from."""
+        self.catalog.refresh()
+        listing = list_strategies()
+        for strategy in listing:
+            strategy["source"] = self.catalog.source_of(strategy["name"])
+        return {"strategies": listing, "user_strategies": self.catalog.describe()}
 
     def cancel(self, backtest_id: str) -> bool:
         """Stop a run here, or ask the kernel running it to stop; False if it is not active."""

@@ -4,14 +4,15 @@ Started by :class:`~qm_jupyter.runner.BacktestRunner` as
 ``python -m qm_jupyter.worker JOBS_FD EVENTS_FD`` (a fresh interpreter: nothing of the
 server's process, threads or ``__main__`` is inherited). It receives jobs on one pipe
 and sends its runs' events back on another, in
-batches (every ``FLUSH_INTERVAL`` seconds, or sooner when many are waiting), so a run
-that logs a line per trade does not cost a pipe write per line.
+batches (:class:`~qm_jupyter.sinks.BatchingSink`), so a run that logs a line per trade
+does not cost a pipe write per line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import queue
 import sys
 import threading
@@ -21,63 +22,28 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from .events import EventDraft
-from .sinks import set_default_sink
+from .sinks import BatchingSink, set_default_sink
+from .strategy_catalog import StrategyCatalog
 from .ws_logger import setup_backtest_logging, teardown_backtest_logging
 
-FLUSH_INTERVAL = 0.02
-FLUSH_SIZE = 1000
 
-
-class PipeSink:
-    """Batches a worker's events and sends them to the server from a flusher thread.
-
-    ``emit`` only appends under a short lock; sending (which may wait for the server
-    to read) happens under a separate lock, so the run never waits on the pipe.
-    """
+class PipeSink(BatchingSink):
+    """Sends a worker's events to the server in batches, from a flusher thread."""
 
     def __init__(self, conn: Connection):
         self._conn = conn
-        self._lock = threading.Condition()
-        self._send_lock = threading.Lock()
-        self._pending: list[tuple[str, str, dict[str, Any], str]] = []
-        self._closed = False
-        self._thread = threading.Thread(target=self._run, name="qm-event-flusher", daemon=True)
-        self._thread.start()
+        super().__init__("qm-event-flusher")
 
-    def emit(self, backtest_id: str, draft: EventDraft) -> None:
-        with self._lock:
-            self._pending.append((backtest_id, draft.type, draft.data, draft.timestamp))
-            if len(self._pending) >= FLUSH_SIZE:
-                self._lock.notify()
+    def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
+        self._conn.send(("events", [(run, d.type, d.data, d.timestamp) for run, d in batch]))
 
-    def send(self, message: tuple | None = None) -> None:
-        """Send what is pending, then ``message``, in that order."""
-        with self._send_lock:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            if batch:
-                self._conn.send(("events", batch))
-            if message is not None:
-                self._conn.send(message)
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._lock.notify()
-        self._thread.join()
-        self.send()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if self._closed:
-                    return
-                self._lock.wait(FLUSH_INTERVAL)
-            self.send()
+    def send(self, message: tuple) -> None:
+        """Send ``message`` after every event emitted before it."""
+        self.flush(then=lambda: self._conn.send(message))
 
 
 def serve(jobs: Connection, events: Connection) -> None:
-    """Run jobs until told to stop (``None`` or the pipe closing).
+    """Run jobs until told to stop (``None``); exit at once if the server goes away.
 
     A reader thread takes the server's messages, so a cancel (``("cancel", id)``)
     arrives while the job runs on the main thread.
@@ -92,7 +58,7 @@ def serve(jobs: Connection, events: Connection) -> None:
             try:
                 message = jobs.recv()
             except (EOFError, OSError):
-                message = None
+                os._exit(1)  # the server is gone: a run nobody can watch must not go on
             if message is None:
                 pending.put(None)
                 return
@@ -103,8 +69,11 @@ def serve(jobs: Connection, events: Connection) -> None:
                 pending.put(payload)
 
     threading.Thread(target=read_messages, name="qm-job-reader", daemon=True).start()
+    catalog: StrategyCatalog | None = None
     while (job := pending.get()) is not None:
         backtest_id = job["backtest_id"]
+        catalog = catalog or StrategyCatalog(job["strategies_dir"])
+        catalog.refresh()
         run_job(job, sink, functools.partial(cancelled.__contains__, backtest_id))
         cancelled.discard(backtest_id)
         sink.send(("finished", backtest_id))

@@ -10,6 +10,7 @@ export default defineConfig({
 	outputDir: 'test-results/e2e',
 	timeout: 90_000,
 	expect: { timeout: 30_000 },
+	forbidOnly: !!process.env.CI,
 	fullyParallel: false,
 	workers: 1,
 	retries: 0,

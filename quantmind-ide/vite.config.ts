@@ -13,7 +13,7 @@ export default defineConfig({
 					name: 'components',
 					environment: 'jsdom',
 					include: ['src/lib/components/**/*.test.ts'],
-					setupFiles: ['./vitest-setup.ts']
+					setupFiles: ['./src/test-support/vitest-setup.ts']
 				}
 			},
 			{

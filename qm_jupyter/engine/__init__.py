@@ -34,7 +34,13 @@ from .data import load_prices
 from .errors import BacktestCancelled, DataError, ParamError
 from .metrics import METRIC_KEYS
 from .params import Param
-from .registry import get_strategy, list_strategies, register_strategy, validate_params
+from .registry import (
+    get_strategy,
+    list_strategies,
+    register_strategy,
+    unregister_strategy,
+    validate_params,
+)
 from .reporting import RunObserver
 from .result import BacktestResult
 from .runner import run_backtest
@@ -56,6 +62,7 @@ __all__ = [
     "load_prices",
     "register_strategy",
     "run_backtest",
+    "unregister_strategy",
     "validate_data_spec",
     "validate_params",
 ]

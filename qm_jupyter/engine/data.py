@@ -11,6 +11,7 @@ mtime_ns, inode), so a second run on an unchanged file does not parse it again.
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,10 @@ def normalize_prices(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     for name in ("open", "close"):
         bad = np.flatnonzero(~(cols[name] > 0))
         if len(bad):
-            raise DataError(f"{where}: column {name} must be positive, "
-                            f"{_where_row(frame.index, bad[0])} has {cols[name][bad[0]]}")
+            raise DataError(
+                f"{where}: column {name} must be positive, "
+                f"{_where_row(frame.index, bad[0])} has {cols[name][bad[0]]}"
+            )
     return pd.DataFrame(cols, index=frame.index, copy=False)
 
 
@@ -110,12 +113,16 @@ def _float_column(values: pd.Series, name: str, where: str) -> np.ndarray:
     except (ValueError, TypeError):
         numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
         i = int(np.flatnonzero(np.isnan(numeric) & values.notna().to_numpy())[0])
-        raise DataError(f"{where}: column {name} has non-numeric value {values.iloc[i]!r} "
-                        f"at {_where_row(values.index, i)}") from None
+        raise DataError(
+            f"{where}: column {name} has non-numeric value {values.iloc[i]!r} "
+            f"at {_where_row(values.index, i)}"
+        ) from None
     bad = np.flatnonzero(~np.isfinite(out))
     if len(bad):
-        raise DataError(f"{where}: column {name} has a missing or infinite value at "
-                        f"{_where_row(values.index, bad[0])}")
+        raise DataError(
+            f"{where}: column {name} has a missing or infinite value at "
+            f"{_where_row(values.index, bad[0])}"
+        )
     return out
 
 
@@ -123,13 +130,15 @@ def _check_index(index: pd.Index, where: str) -> None:
     if index.hasnans:
         i = int(np.flatnonzero(index.isna())[0])
         raise DataError(f"{where}: missing timestamp at row {i + 1}")
-    if index.is_monotonic_increasing and index.is_unique:
+    ticks = index.asi8
+    not_after = ticks[1:] <= ticks[:-1]  # strictly increasing = sorted and unique, no hash table
+    if not not_after.any():
         return
-    steps = np.diff(index.asi8)
-    i = int(np.flatnonzero(steps <= 0)[0]) + 1
-    problem = "duplicate" if steps[i - 1] == 0 else "unsorted"
-    raise DataError(f"{where}: {problem} timestamp at {_where_row(index, i)} "
-                    f"(previous row is {index[i - 1]})")
+    i = int(np.flatnonzero(not_after)[0]) + 1
+    problem = "duplicate" if ticks[i] == ticks[i - 1] else "unsorted"
+    raise DataError(
+        f"{where}: {problem} timestamp at {_where_row(index, i)} (previous row is {index[i - 1]})"
+    )
 
 
 def _read_file(path: Path, shown: str) -> pd.DataFrame:
@@ -161,12 +170,17 @@ def _read_csv(path: Path, where: str) -> pd.DataFrame:
 
 
 class _PriceCache:
-    """Bounded LRU of parsed files; an entry is reused only while the file is unchanged."""
+    """Bounded LRU of parsed files; an entry is reused only while the file is unchanged.
+
+    Per process: a server gets cache hits only if its worker processes outlive a run.
+    The lock makes concurrent runs in threads parse a file once, one after the other.
+    """
 
     def __init__(self, max_entries: int = 4, max_bytes: int = 2 << 30) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
+        self._lock = threading.Lock()
 
     def load(self, path: Path, shown: str) -> pd.DataFrame:
         try:
@@ -174,12 +188,13 @@ class _PriceCache:
         except OSError:
             raise DataError(f"data file '{shown}' does not exist") from None
         key = (str(path), st.st_size, st.st_mtime_ns, st.st_ino)
-        frame = self._entries.get(key)
-        if frame is None:
-            frame = _read_file(path, shown)
-            self._store(key, frame)
-        else:
-            self._entries.move_to_end(key)
+        with self._lock:
+            frame = self._entries.get(key)
+            if frame is None:
+                frame = _read_file(path, shown)
+                self._store(key, frame)
+            else:
+                self._entries.move_to_end(key)
         return frame.copy(deep=False)  # copy-on-write: a caller's edits never reach the cache
 
     def _store(self, key: tuple[Any, ...], frame: pd.DataFrame) -> None:
@@ -195,7 +210,8 @@ class _PriceCache:
         return sum(int(f.memory_usage(index=True).sum()) for f in self._entries.values())
 
     def clear(self) -> None:
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 _CACHE = _PriceCache()

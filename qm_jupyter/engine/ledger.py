@@ -90,7 +90,7 @@ def _bool_signal(values: ArrayLike, n: int, what: str) -> NDArray[np.bool_]:
         raise ValueError(f"{what} must have one value per bar: expected length {n}, got {got}")
     if arr.dtype == np.bool_:
         return arr
-    if not np.isin(arr, (0, 1)).all():
+    if not ((arr == 0) | (arr == 1)).all():
         raise ValueError(f"{what} must be boolean or 0/1 (long-only, all-in)")
     return arr.astype(np.bool_)
 
@@ -116,12 +116,14 @@ def all_in_ledger(
     growth = exit_price * (1.0 - c) / (entry_price * (1.0 + c))
     cash_before = initial_balance * np.cumprod(np.concatenate(([1.0], growth)))[:-1]
     units = cash_before / (entry_price * (1.0 + c))
-    return Ledger(entry_bar, exit_bar, entry_price, exit_price, units,
-                  np.zeros(len(entry_bar)), commission)
+    return Ledger(
+        entry_bar, exit_bar, entry_price, exit_price, units, np.zeros(len(entry_bar)), commission
+    )
 
 
-def equity_curve(ledger: Ledger, close: NDArray[np.float64], initial_balance: float
-                 ) -> NDArray[np.float64]:
+def equity_curve(
+    ledger: Ledger, close: NDArray[np.float64], initial_balance: float
+) -> NDArray[np.float64]:
     """Equity at every close: cash + units * close, piecewise over flat and held stretches."""
     n = len(close)
     k = len(ledger)

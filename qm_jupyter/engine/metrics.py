@@ -26,10 +26,16 @@ from numpy.typing import NDArray
 
 from .ledger import Ledger
 
-METRIC_KEYS = ("final_balance", "total_return", "total_trades", "win_rate", "sharpe_ratio",
-               "max_drawdown", "bars", "duration")
-
-_DAY = 86_400 * 10**9  # ns
+METRIC_KEYS = (
+    "final_balance",
+    "total_return",
+    "total_trades",
+    "win_rate",
+    "sharpe_ratio",
+    "max_drawdown",
+    "bars",
+    "duration",
+)
 
 
 def _finite(x: float) -> float | None:
@@ -41,15 +47,17 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float | None:
     """Bars per year from the median spacing of `index` (None with fewer than 2 bars)."""
     if len(index) < 2:
         return None
-    if index.tz is not None:  # calendar dates in the index's own time zone
+    if index.tz is not None and str(index.tz) != "UTC":  # dates in the index's own time zone
         index = index.tz_localize(None)
-    ns = index.as_unit("ns").asi8
-    spacing = float(np.median(np.diff(ns)))
-    days = spacing / _DAY
+    ticks = index.asi8  # in the index's unit (pandas 3 defaults to us), not always ns
+    day = int(np.timedelta64(1, "D") // np.timedelta64(1, index.unit))
+    steps = np.diff(ticks)
+    days = float(np.median(steps, overwrite_input=True)) / day
+    del steps
     if days < 20 / 24:
-        dates = ns // _DAY
-        starts = np.flatnonzero(np.diff(dates)) + 1
-        per_date = np.diff(np.concatenate(([0], starts, [len(dates)])))
+        dates = ticks // day
+        starts = np.flatnonzero(dates[1:] != dates[:-1]) + 1
+        per_date = np.diff(starts, prepend=0, append=len(dates))
         return 252.0 * float(np.median(per_date))
     if days <= 4:
         return 252.0
@@ -65,10 +73,12 @@ def sharpe_ratio(equity: NDArray[np.float64], periods_per_year: float | None) ->
         return None
     returns = equity[1:] / equity[:-1]
     returns -= 1.0
-    std = float(returns.std(ddof=1))
+    mean = float(returns.mean())
+    returns -= mean  # in place: two-pass sample variance without another n-sized temporary
+    std = math.sqrt(float(np.dot(returns, returns)) / (len(returns) - 1))
     if not std > 0:
         return None
-    return _finite(returns.mean() / std * math.sqrt(periods_per_year))
+    return _finite(mean / std * math.sqrt(periods_per_year))
 
 
 def max_drawdown(equity: NDArray[np.float64]) -> float:

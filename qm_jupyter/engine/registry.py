@@ -1,7 +1,7 @@
 """Strategy registry: names on the wire -> strategy classes, plus their param schemas.
 
-Built-ins are registered at import; `register_strategy` adds user ones (a later issue loads them
-from a folder and an entry-point group).
+Built-ins are registered at import; `register_strategy` adds user ones
+(`qm_jupyter.strategy_catalog` loads them from a folder and an entry-point group).
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def register_strategy(obj: StrategyLike, name: str | None = None) -> type[_Strat
         raise ValueError("a registered strategy needs a name")
     _REGISTRY[key] = cls
     return cls
+
+
+def unregister_strategy(name: str) -> None:
+    """Forget a registered strategy (used when a user's strategy file is reloaded)."""
+    _REGISTRY.pop(name, None)
 
 
 def get_strategy(name: str) -> type[_StrategyBase]:

@@ -1,7 +1,9 @@
 """How a run is watched: observer callbacks, cancellation checks and trade log lines.
 
 Progress points are every `progress_every` bars and always the last bar. At each one the engine
-first asks `should_stop()` (raising `BacktestCancelled`), then calls `observer.on_progress`. Each
+first asks `should_stop()` (raising `BacktestCancelled`), then calls `observer.on_progress`.
+A vectorized run computes everything before its first progress point, so `should_stop()` is also
+asked (with 0 bars processed) after loading the data and after computing the signals. Each
 closed trade is logged (one INFO line) before the progress point that covers its exit, so logs and
 progress arrive in bar order.
 """
@@ -29,8 +31,9 @@ class RunObserver(Protocol):
         """strategy, params, data, initial_balance, commission, total_bars,
         first_bar_time, last_bar_time (ISO 8601)."""
 
-    def on_progress(self, *, bars_processed: int, total_bars: int, trades_count: int,
-                    pnl: float, equity: float) -> None:
+    def on_progress(
+        self, *, bars_processed: int, total_bars: int, trades_count: int, pnl: float, equity: float
+    ) -> None:
         """Every `progress_every` bars in bar order, and once at bars_processed == total_bars."""
 
     def on_complete(self, metrics: dict[str, Any]) -> None:
@@ -47,20 +50,33 @@ def checkpoints(total_bars: int, every: int) -> list[int]:
 class Progress:
     """Reports one progress point: checks for cancellation, then tells the observer."""
 
-    def __init__(self, total_bars: int, initial_balance: float, observer: RunObserver | None,
-                 should_stop: Callable[[], bool] | None) -> None:
+    def __init__(
+        self,
+        total_bars: int,
+        initial_balance: float,
+        observer: RunObserver | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
         self.total_bars = total_bars
         self.initial_balance = initial_balance
         self.observer = observer
         self.should_stop = should_stop
 
-    def __call__(self, bars_processed: int, trades_count: int, equity: float) -> None:
+    def check_stop(self, bars_processed: int) -> None:
+        """Raise BacktestCancelled if the caller asked the run to stop."""
         if self.should_stop is not None and self.should_stop():
             raise BacktestCancelled(bars_processed)
+
+    def __call__(self, bars_processed: int, trades_count: int, equity: float) -> None:
+        self.check_stop(bars_processed)
         if self.observer is not None:
             self.observer.on_progress(
-                bars_processed=bars_processed, total_bars=self.total_bars,
-                trades_count=trades_count, pnl=equity - self.initial_balance, equity=equity)
+                bars_processed=bars_processed,
+                total_bars=self.total_bars,
+                trades_count=trades_count,
+                pnl=equity - self.initial_balance,
+                equity=equity,
+            )
 
 
 class TradeLog:
@@ -71,18 +87,35 @@ class TradeLog:
         self.index = index
         self.enabled = logger.isEnabledFor(logging.INFO)
 
-    def closed(self, number: int, entry_bar: int, exit_bar: int, entry_price: float,
-               exit_price: float, units: float, pnl: float, ret: float) -> None:
+    def closed(
+        self,
+        number: int,
+        entry_bar: int,
+        exit_bar: int,
+        entry_price: float,
+        exit_price: float,
+        units: float,
+        pnl: float,
+        ret: float,
+    ) -> None:
         """Log trade `number` (1-based)."""
         if self.enabled:
             self.logger.info(
                 "Trade %d: bought %.6g @ %.6g on %s, sold @ %.6g on %s, pnl %+.2f (%+.2f%%)",
-                number, units, entry_price, self.index[entry_bar].isoformat(), exit_price,
-                self.index[exit_bar].isoformat(), pnl, ret * 100.0)
+                number,
+                units,
+                entry_price,
+                self.index[entry_bar].isoformat(),
+                exit_price,
+                self.index[exit_bar].isoformat(),
+                pnl,
+                ret * 100.0,
+            )
 
 
-def report_ledger(ledger: Ledger, equity: np.ndarray, points: list[int], progress: Progress,
-                  trade_log: TradeLog) -> None:
+def report_ledger(
+    ledger: Ledger, equity: np.ndarray, points: list[int], progress: Progress, trade_log: TradeLog
+) -> None:
     """The reporting pass of a vectorized run: trade logs and progress points in bar order."""
     counts = np.searchsorted(ledger.exit_bar, points, side="left").tolist()
     marks = equity[np.asarray(points) - 1].tolist()
@@ -97,6 +130,13 @@ def report_ledger(ledger: Ledger, equity: np.ndarray, points: list[int], progres
 
 
 def _trade_rows(ledger: Ledger) -> Iterator[tuple[Any, ...]]:
-    return zip(ledger.entry_bar.tolist(), ledger.exit_bar.tolist(), ledger.entry_price.tolist(),
-               ledger.exit_price.tolist(), ledger.units.tolist(), ledger.pnl.tolist(),
-               ledger.returns.tolist(), strict=True)
+    return zip(
+        ledger.entry_bar.tolist(),
+        ledger.exit_bar.tolist(),
+        ledger.entry_price.tolist(),
+        ledger.exit_price.tolist(),
+        ledger.units.tolist(),
+        ledger.pnl.tolist(),
+        ledger.returns.tolist(),
+        strict=True,
+    )

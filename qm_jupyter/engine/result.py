@@ -14,8 +14,12 @@ from .ledger import Ledger
 class BacktestResult:
     """A finished run.
 
-    >>> result = run_backtest({"sample": "gbm", "bars": 1000}, "sma_crossover")
-    >>> result.metrics["total_trades"], result.equity.iloc[-1], len(result.trades)  # doctest: +SKIP
+    >>> from qm_jupyter.engine import run_backtest
+    >>> result = run_backtest({"sample": "gbm", "bars": 1000}, "buy_and_hold")
+    >>> result.trades.columns.tolist()
+    ['entry_time', 'exit_time', 'entry_price', 'exit_price', 'size', 'return', 'pnl']
+    >>> result.stats["total_trades"], result.equity.index[0].isoformat()
+    (1, '2020-01-01T00:00:00+00:00')
     """
 
     strategy: str
@@ -33,18 +37,22 @@ class BacktestResult:
         m = self.metrics
         params = ", ".join(f"{k}={v}" for k, v in self.params.items())
         ret = "n/a" if m["total_return"] is None else f"{m['total_return']:+.2%}"
-        return (f"<BacktestResult {self.strategy}({params}): {m['bars']} bars, "
-                f"{m['total_trades']} trades, return {ret}, sharpe {m['sharpe_ratio']}>")
+        return (
+            f"<BacktestResult {self.strategy}({params}): {m['bars']} bars, "
+            f"{m['total_trades']} trades, return {ret}, sharpe {m['sharpe_ratio']}>"
+        )
 
 
 def trades_frame(ledger: Ledger, index: pd.DatetimeIndex) -> pd.DataFrame:
     """One row per closed trade: entry/exit time and price, size (units), return, pnl."""
-    return pd.DataFrame({
-        "entry_time": index[ledger.entry_bar],
-        "exit_time": index[ledger.exit_bar],
-        "entry_price": ledger.entry_price,
-        "exit_price": ledger.exit_price,
-        "size": ledger.units,
-        "return": ledger.returns,
-        "pnl": ledger.pnl,
-    })
+    return pd.DataFrame(
+        {
+            "entry_time": index[ledger.entry_bar],
+            "exit_time": index[ledger.exit_bar],
+            "entry_price": ledger.entry_price,
+            "exit_price": ledger.exit_price,
+            "size": ledger.units,
+            "return": ledger.returns,
+            "pnl": ledger.pnl,
+        }
+    )

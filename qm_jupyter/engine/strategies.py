@@ -77,8 +77,9 @@ class RsiReversion(VectorStrategy):
 
     def check_params(self) -> None:
         if self.lower >= self.upper:
-            raise ParamError("lower",
-                             f"lower ({self.lower}) must be less than upper ({self.upper})")
+            raise ParamError(
+                "lower", f"lower ({self.lower}) must be less than upper ({self.upper})"
+            )
 
     def signals(self, data: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         r = rsi(data["close"].to_numpy(), self.period)

@@ -145,8 +145,14 @@ class Strategy(_StrategyBase):
     @property
     def bar(self) -> Bar:
         i, col = self.i, self._column
-        return Bar(self.data.index[i], col("open")[i], col("high")[i], col("low")[i],
-                   col("close")[i], col("volume")[i])
+        return Bar(
+            self.data.index[i],
+            col("open")[i],
+            col("high")[i],
+            col("low")[i],
+            col("close")[i],
+            col("volume")[i],
+        )
 
     def _column(self, name: str) -> list[float]:
         """A price column as a list of Python floats, built on first use (fast to index)."""
@@ -189,6 +195,11 @@ def function_strategy(func: Callable[..., Any], name: str | None = None) -> type
     def signals(self: VectorStrategy, data: pd.DataFrame) -> Any:
         return func(data, **{k: getattr(self, k) for k in declared})
 
-    attrs = {**declared, "signals": signals, "name": name or func.__name__,
-             "__doc__": func.__doc__, "__module__": func.__module__}
+    attrs = {
+        **declared,
+        "signals": signals,
+        "name": name or func.__name__,
+        "__doc__": func.__doc__,
+        "__module__": func.__module__,
+    }
     return type(func.__name__, (VectorStrategy,), attrs)

@@ -8,7 +8,6 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..engine import list_strategies
 from ..events import dumps
 from ..run_request import RequestError
 from ..service import BacktestService
@@ -146,7 +145,7 @@ class StrategiesHandler(BacktestAPIHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        self.reply({"strategies": list_strategies()})
+        self.reply(self.service.strategies())
 
 
 def _int_argument(

@@ -1,12 +1,15 @@
 import { startJupyter } from './jupyter-server';
 
 /**
- * Two servers: a plain one, and one that cuts every /ws connection after a short time from
- * the server side, so a run's stream is cut mid-run and the IDE must resume it.
- * QM_E2E_CUT_ARGS overrides the setting that does the cutting.
+ * Two servers: a plain one, and one whose slow-consumer protection is tightened until it cuts
+ * the IDE's socket mid-run (code 4008, the server's own behaviour), so the IDE must resume the
+ * run's stream. QM_E2E_CUT_ARGS overrides the settings that make it cut.
  */
 export default async function globalSetup() {
-	const cutArgs = (process.env.QM_E2E_CUT_ARGS ?? '--QuantMindExtension.ws_max_connection_age=1.5').split(' ');
+	const cutArgs = (
+		process.env.QM_E2E_CUT_ARGS ??
+		'--QuantMindExtension.subscriber_buffer=1 --QuantMindExtension.slow_client_timeout=0.001'
+	).split(' ');
 	const [plain, cutting] = await Promise.all([
 		startJupyter('plain', '/a%40b/'),
 		startJupyter('cut', '/', cutArgs)

@@ -107,11 +107,14 @@ test('runs with the login cookie and XSRF when there is no token', async ({ page
 
 test('cancels a long run', async ({ page }) => {
 	await openIde(page, plain());
+	await setNumber(page, 'fast', 50);
+	await setNumber(page, 'slow', 200);
 	await setNumber(page, 'Bars', 3_000_000);
 	await page.getByRole('button', { name: 'Run' }).click();
 	await expect(progressbar(page)).not.toHaveAttribute('aria-valuenow', '0');
 	await page.getByRole('button', { name: 'Cancel' }).click();
-	await expect(page.getByTestId('run-status')).toHaveText('cancelled', { timeout: 10_000 });
+	// The server stops the run within a second or two; the page may still be catching up on its events.
+	await expect(page.getByTestId('run-status')).toHaveText('cancelled');
 	await expect(page.getByText(/Cancelled after [\d,]+ bars/)).toBeVisible();
 	expect(Number(await progressbar(page).getAttribute('aria-valuenow'))).toBeLessThan(100);
 });
@@ -126,6 +129,7 @@ test('a WebSocket cut by the server mid-run resumes with every log line once', a
 	await expect(page.getByTestId('run-status')).toHaveText('completed', { timeout: 60_000 });
 
 	const reconnects = Number(await page.getByRole('status').getAttribute('data-reconnects'));
+	test.info().annotations.push({ type: 'reconnects', description: String(reconnects) });
 	expect(reconnects, 'the server should have cut the socket at least once').toBeGreaterThanOrEqual(1);
 
 	const expected = await storedLogSeqs(page, server, (await selectedRunId(page))!);

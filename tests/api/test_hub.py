@@ -179,3 +179,30 @@ def test_a_client_flooding_requests_without_reading_is_cut_off(hub):
     for _ in range(5):
         subscriber.send({"type": "pong"})
     assert subscriber.closed and reasons
+
+
+async def test_hub_sink_publishes_from_other_threads_in_order(hub):
+    import threading
+
+    from qm_jupyter.sinks import HubSink
+    from qm_jupyter.ws_logger import setup_backtest_logging, teardown_backtest_logging
+
+    sink = HubSink(hub, asyncio.get_running_loop())
+    logger, streamer = setup_backtest_logging("in-process-run", sink, max_rate=0)
+
+    def run() -> None:
+        streamer.on_start({"strategy": "hand_written_loop"})
+        for i in range(50):
+            logger.info("bar %d", i)
+        streamer.on_complete({"final_balance": 1.0})
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    await asyncio.sleep(0.05)
+    events = [json.loads(f) for f in hub.store.frames_since("in-process-run", 0)]
+    assert [e["seq"] for e in events] == list(range(1, 53))
+    assert events[0]["type"] == "backtest_start" and events[-1]["type"] == "backtest_complete"
+    assert [e["data"]["message"] for e in events[1:-1]] == [f"bar {i}" for i in range(50)]
+    assert hub.get_run("in-process-run").origin == "logger"
+    teardown_backtest_logging(logger)

@@ -100,8 +100,11 @@ async def test_bad_data_ends_the_run_with_an_error_naming_the_problem(
         ({"strategy": "sma_crossover", "data": {"sample": "gbm", "bars": 10}, "x": 1}, "x", "x"),
         ({"strategy": "nope", "data": {"sample": "gbm", "bars": 10}}, "strategy", "nope"),
         (
-            {"strategy": "sma_crossover", "params": {"fast": 30, "slow": 20},
-             "data": {"sample": "gbm", "bars": 100}},
+            {
+                "strategy": "sma_crossover",
+                "params": {"fast": 30, "slow": 20},
+                "data": {"sample": "gbm", "bars": 100},
+            },
             "params.fast",
             "fast",
         ),
@@ -238,3 +241,66 @@ async def test_a_wrong_token_is_refused(jp_fetch):
         "api", "v1", "strategies", headers={"Authorization": "token wrong"}, raise_error=False
     )
     assert response.code == 403
+
+
+async def test_a_kernel_publishes_its_own_run(api, stream):
+    path = ("api", "v1", "backtest", "kernel-run-1", "events")
+    watcher = await stream()
+    await watcher.send({"type": "subscribe", "topic": "backtest"})
+    await watcher.receive()
+    start = {"type": "backtest_start", "data": {"strategy": "my_notebook_strategy"}}
+    status, reply = await api(
+        "POST", *path, body={"events": [start], "request": {"strategy": "my_notebook_strategy"}}
+    )
+    assert status == 200
+    assert reply == {"backtest_id": "kernel-run-1", "last_seq": 1, "cancel_requested": False}
+    _, run = await api("GET", "api", "v1", "backtest", "kernel-run-1")
+    assert run["origin"] == "kernel" and run["status"] == "running"
+    assert run["request"] == {"strategy": "my_notebook_strategy"}
+
+    status, reply = await api("POST", "api", "v1", "backtest", "kernel-run-1", "cancel")
+    assert status == 202
+    log = {"type": "log_entry", "data": {"message": "hi"}, "timestamp": "2026-01-01T00:00:00Z"}
+    _, reply = await api("POST", *path, body={"events": [log]})
+    assert reply["cancel_requested"] is True and reply["last_seq"] == 2
+    _, reply = await api(
+        "POST", *path, body={"events": [{"type": "backtest_cancelled", "data": {}}]}
+    )
+    assert reply["cancel_requested"] is False
+
+    seen = [await watcher.receive() for _ in range(3)]
+    assert [(e["seq"], e["type"]) for e in seen] == [
+        (1, "backtest_start"),
+        (2, "log_entry"),
+        (3, "backtest_cancelled"),
+    ]
+    assert seen[1]["timestamp"] == "2026-01-01T00:00:00Z"
+
+    status, reply = await api("POST", *path, body={"events": [log]})
+    assert status == 409 and "already ended" in reply["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"events": []}, "events"),
+        ({"nothing": 1}, "events"),
+        ({"events": [5]}, "events[0]"),
+        ({"events": [{"type": "party"}]}, "events[0].type"),
+        ({"events": [{"type": "log_entry", "data": [1]}]}, "events[0].data"),
+        ({"events": [{"type": "log_entry", "timestamp": 5}]}, "events[0].timestamp"),
+        ({"events": [{"type": "log_entry"}], "request": "x"}, "request"),
+    ],
+)
+async def test_bad_published_events_are_refused(api, body, field):
+    status, reply = await api("POST", "api", "v1", "backtest", "k2", "events", body=body)
+    assert status == 400 and reply["field"] == field
+    status, _ = await api("GET", "api", "v1", "backtest", "k2")
+    assert status == 404
+
+
+async def test_cancel_of_a_finished_kernel_run_is_409(api):
+    path = ("api", "v1", "backtest", "k3", "events")
+    await api("POST", *path, body={"events": [{"type": "backtest_complete", "data": {}}]})
+    status, _ = await api("POST", "api", "v1", "backtest", "k3", "cancel")
+    assert status == 409

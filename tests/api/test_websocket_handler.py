@@ -12,7 +12,8 @@ SUB = {"type": "subscribe", "topic": "backtest"}
 
 
 def assert_contiguous(events: list[dict]) -> None:
-    assert [e["seq"] for e in events] == list(range(events[0]["seq"], events[0]["seq"] + len(events)))
+    first = events[0]["seq"]
+    assert [e["seq"] for e in events] == list(range(first, first + len(events)))
 
 
 async def test_subscribe_all_sees_a_whole_run(stream, start_run):
@@ -52,8 +53,12 @@ async def test_subscribe_one_run_replays_then_follows_live(stream, start_run, ap
     late = await stream()
     await late.send({**SUB, "backtest_id": backtest_id, "since": 3})
     reply = await late.receive()
-    assert reply == {"type": "subscribed", "topic": "backtest", "backtest_id": backtest_id,
-                     "since": 3}
+    assert reply == {
+        "type": "subscribed",
+        "topic": "backtest",
+        "backtest_id": backtest_id,
+        "since": 3,
+    }
     replayed = await late.events_until_terminal()
     assert replayed == everything[3:]
 

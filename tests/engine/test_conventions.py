@@ -110,6 +110,10 @@ def test_periods_per_year_intraday_uses_bars_per_date():
     # 6.5-hour sessions of 1-minute bars, three days: 390 bars per date
     days = [pd.date_range(f"2024-01-0{d} 09:30", periods=390, freq="min") for d in (2, 3, 4)]
     assert infer_periods_per_year(days[0].append(days[1:])) == 252 * 390
+    # dates are the index's own: a Sydney session (10:00 local) straddles midnight UTC
+    sydney = [pd.date_range(f"2024-01-0{d} 10:00", periods=390, freq="min") for d in (2, 3, 4)]
+    index = sydney[0].append(sydney[1:]).tz_localize("Australia/Sydney")
+    assert infer_periods_per_year(index) == 252 * 390
     assert infer_periods_per_year(pd.DatetimeIndex(["2024-01-01"])) is None
 
 

@@ -77,17 +77,21 @@ def test_progress_every_larger_than_run(recorder):
 
 @pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
 def test_cancel_at_a_progress_point(recorder, strategy):
-    calls = []
-
-    def should_stop():
-        calls.append(1)
-        return len(calls) == 3
-
     with pytest.raises(BacktestCancelled) as err:
-        run_backtest(SAMPLE, strategy, observer=recorder, should_stop=should_stop)
+        run_backtest(SAMPLE, strategy, observer=recorder,
+                     should_stop=lambda: len(recorder.progress()) == 2)
     assert err.value.bars_processed == 300
     assert [p["bars_processed"] for p in recorder.progress()] == [100, 200]
     assert recorder.calls[-1][0] == "progress"
+
+
+@pytest.mark.parametrize(("strategy", "bars"), [("sma_crossover", 0), ("sma_crossover_bars", 100)])
+def test_cancel_before_any_progress(recorder, strategy, bars):
+    # a vectorized run is also asked before it simulates, so a cancel lands before any work
+    with pytest.raises(BacktestCancelled) as err:
+        run_backtest(SAMPLE, strategy, observer=recorder, should_stop=lambda: True)
+    assert err.value.bars_processed == bars
+    assert recorder.progress() == [] and recorder.calls[0][0] == "start"
 
 
 def test_cancel_stops_a_long_run_early():

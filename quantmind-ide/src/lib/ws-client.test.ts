@@ -270,6 +270,14 @@ describe('malformed frames', () => {
 		expect(seqsOf(seen)).toEqual([1, 2, 3]);
 		expect(client.state).toBe('open');
 	});
+	it('warns with an error event when the server speaks another protocol version', async () => {
+		server.protocol = 2;
+		const client = newClient();
+		const errors: ErrorMessage[] = [];
+		client.on('error', (message) => errors.push(message));
+		await client.connect();
+		expect(errors.map((message) => message.error.code)).toEqual(['protocol_mismatch']);
+	});
 });
 
 describe('REST', () => {

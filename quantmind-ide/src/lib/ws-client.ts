@@ -1,6 +1,7 @@
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff';
 import { EventSequencer } from './event-sequencer';
 import {
+	PROTOCOL_VERSION,
 	TOPIC,
 	parseServerMessage,
 	type BacktestCancelledEvent,
@@ -49,7 +50,8 @@ export interface ClientEventMap {
 	subscribed: SubscribedMessage;
 	unsubscribed: UnsubscribedMessage;
 	pong: PongMessage;
-	/** Server error replies, and frames the client could not understand (code `malformed_frame`). */
+	/** Server error replies, frames the client could not understand (code `malformed_frame`), and
+	 * a server protocol other than ours (code `protocol_mismatch`). */
 	error: ErrorMessage;
 	connecting: ConnectionStateChange<'connecting'>;
 	open: ConnectionStateChange<'open'>;
@@ -92,7 +94,7 @@ function webSocketUrl(baseUrl: URL, token: string | undefined): string {
 }
 
 /** The Jupyter server's base URL as an absolute URL that ends in '/'. */
-export function normalizeBaseUrl(baseUrl: string): URL {
+function normalizeBaseUrl(baseUrl: string): URL {
 	const url = new URL(baseUrl, globalThis.location?.href);
 	if (!url.pathname.endsWith('/')) url.pathname += '/';
 	url.search = '';
@@ -295,6 +297,16 @@ export class BacktestClient {
 		switch (message.type) {
 			case 'connected':
 				this.emit('connected', message);
+				if (message.protocol !== PROTOCOL_VERSION) {
+					// Carry on: a newer server may still understand us, but say why things may break.
+					this.emit('error', {
+						type: 'error',
+						error: {
+							code: 'protocol_mismatch',
+							message: `server speaks protocol ${message.protocol}, this client ${PROTOCOL_VERSION}`
+						}
+					});
+				}
 				this.handleConnected();
 				return;
 			case 'subscribed':

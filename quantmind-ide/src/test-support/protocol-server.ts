@@ -146,13 +146,16 @@ export class ProtocolServer {
 
 	// ---- WebSocket ------------------------------------------------------------------------
 
+	/** The protocol version announced on connect. */
+	protocol = 1;
+
 	private accept(socket: WebSocket): void {
 		const connection: Connection = { socket, allRuns: false, runs: new Set(), received: [] };
 		this.connections.add(connection);
 		this.connectionCount += 1;
 		socket.on('close', () => this.connections.delete(connection));
 		socket.on('message', (raw) => this.handleMessage(connection, raw.toString()));
-		this.sendJson(connection, { type: 'connected', protocol: 1 });
+		this.sendJson(connection, { type: 'connected', protocol: this.protocol });
 	}
 
 	private handleMessage(connection: Connection, frame: string): void {

@@ -25,9 +25,15 @@ async function startRun(): Promise<EventScript> {
 	return new EventScript('run-1');
 }
 
+/** Events are applied once per animation frame. */
+async function nextFrame() {
+	await new Promise((done) => requestAnimationFrame(done));
+	await tick();
+}
+
 async function emit(...events: BacktestEvent[]) {
 	client.emitEvents(events);
-	await tick();
+	await nextFrame();
 }
 
 const progressValue = () => screen.getByRole('progressbar').getAttribute('aria-valuenow');
@@ -171,7 +177,7 @@ describe('log panel', () => {
 		const lines = Array.from({ length: 100_000 }, (_, i) => run.log(`line ${i + 1}`));
 		const started = performance.now();
 		client.emitEvents([run.start(), ...lines]);
-		await tick();
+		await nextFrame();
 		const elapsed = performance.now() - started;
 
 		expect(screen.getByTestId('log-count')).toHaveTextContent('100000 lines');

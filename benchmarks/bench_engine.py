@@ -1,0 +1,220 @@
+"""Engine benchmarks: our engine vs backtesting.py and vectorbt, ratios measured in one run.
+
+    python benchmarks/bench_engine.py                    # 1,000,000 bars, 10,000,000-bar memory run
+    python benchmarks/bench_engine.py --bars 100000 --memory-bars 1000000   # quick smoke run
+
+Figures (each printed with its ratio):
+1. sma_crossover(10, 20) end to end from the same CSV (parse included, our file cache cleared)
+   vs backtesting.py reading that CSV with pandas and running the equivalent long-only strategy;
+   also both without the CSV step. The trade counts must match.
+2. Our per-bar form (sma_crossover_bars) vs the same backtesting.py run.
+3. Our vectorized simulation vs vectorbt `Portfolio.from_signals` on the same signals (shifted one
+   bar and priced at the open, i.e. our next-open fills), vectorbt warmed up first; both compute
+   final value, trade count and max drawdown.
+4. Peak memory (VmHWM, in a fresh subprocess) of a sample run vs the size of its OHLCV arrays.
+
+backtesting.py and vectorbt are benchmark-only extras; a missing one is reported and skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qm_jupyter.engine import data as engine_data
+from qm_jupyter.engine import load_prices, run_backtest
+from qm_jupyter.engine.strategies import SmaCrossover
+
+FAST, SLOW = 10, 20
+os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar would garble the output
+
+
+def timed(fn, repeat: int = 1):
+    """(best wall seconds over `repeat` calls, last result)."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def line(label: str, seconds: float, extra: str = "") -> None:
+    print(f"  {label:<46} {seconds:9.3f} s  {extra}")
+
+
+def ratio(label: str, theirs: float, ours: float, target: float) -> None:
+    verdict = "ok" if theirs / ours >= target else "BELOW TARGET"
+    print(f"  => {label}: {theirs / ours:.1f}x (target >= {target:g}x) {verdict}")
+
+
+def bench_backtesting(csv: Path, frame: pd.DataFrame, repeat: int) -> None:
+    try:
+        from backtesting import Backtest, Strategy
+        from backtesting.test import SMA
+    except ImportError:
+        print("backtesting.py not installed: skipped (pip install backtesting)")
+        return
+
+    class SmaCrossLongOnly(Strategy):
+        fast, slow = FAST, SLOW
+
+        def init(self):
+            self.f = self.I(SMA, self.data.Close, self.fast)
+            self.s = self.I(SMA, self.data.Close, self.slow)
+
+        def next(self):
+            f, s = self.f, self.s
+            if f[-1] > s[-1] and f[-2] <= s[-2]:
+                if not self.position:
+                    self.buy()
+            elif f[-1] < s[-1] and f[-2] >= s[-2] and self.position:
+                self.position.close()
+
+    def theirs_csv():
+        df = pd.read_csv(csv, index_col=0, parse_dates=[0])
+        df = df.rename(columns=str.capitalize).tz_localize(None)
+        return df, time.perf_counter()
+
+    def theirs_run(df):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bt = Backtest(df, SmaCrossLongOnly, cash=10_000, trade_on_close=False,
+                          exclusive_orders=True, finalize_trades=True)
+            return bt.run()
+
+    def ours_csv():
+        engine_data._CACHE.clear()
+        return run_backtest(csv, "sma_crossover", {"fast": FAST, "slow": SLOW})
+
+    print(f"\n[1-2] vs backtesting.py: sma_crossover({FAST}, {SLOW}), {len(frame):,} bars")
+    start = time.perf_counter()
+    bt_frame, parsed = theirs_csv()
+    stats = theirs_run(bt_frame)
+    bt_total, bt_parse = time.perf_counter() - start, parsed - start
+    bt_run = bt_total - bt_parse
+    line("backtesting.py: read CSV + run", bt_total, f"({bt_parse:.3f} s parse), "
+         f"{stats['# Trades']} trades")
+    t_e2e, r = timed(ours_csv, repeat)
+    line("ours vectorized: CSV (parse, no cache) + run", t_e2e,
+         f"{r.metrics['total_trades']} trades")
+    t_vec, r_vec = timed(lambda: run_backtest(frame, "sma_crossover", {"fast": FAST,
+                                                                       "slow": SLOW}), repeat)
+    line("ours vectorized: run on a loaded frame", t_vec, f"{r_vec.metrics['total_trades']} trades")
+    t_bar, r_bar = timed(lambda: run_backtest(frame, "sma_crossover_bars", {"fast": FAST,
+                                                                            "slow": SLOW}), 1)
+    line("ours per-bar: run on a loaded frame", t_bar, f"{r_bar.metrics['total_trades']} trades")
+    same = stats["# Trades"] == r.metrics["total_trades"] == r_bar.metrics["total_trades"]
+    print(f"  same number of trades: {same}")
+    ratio("end to end incl. CSV, backtesting.py / ours", bt_total, t_e2e, 10)
+    ratio("run only, backtesting.py / ours vectorized", bt_run, t_vec, 10)
+    ratio("per-bar form, backtesting.py / ours per-bar", bt_run, t_bar, 3)
+
+
+def bench_vectorbt(frame: pd.DataFrame, repeat: int) -> None:
+    try:
+        import vectorbt as vbt
+    except ImportError:
+        print("\nvectorbt not installed: skipped (pip install vectorbt)")
+        return
+    entries, exits = SmaCrossover(fast=FAST, slow=SLOW).signals(frame)
+    close, open_ = frame["close"].to_numpy(), frame["open"].to_numpy()
+
+    def next_bar(a):
+        out = np.zeros_like(a)
+        out[1:] = a[:-1]
+        return out
+
+    vbt_entries, vbt_exits = next_bar(entries), next_bar(exits)
+
+    def theirs(n=None):
+        pf = vbt.Portfolio.from_signals(close[:n], vbt_entries[:n], vbt_exits[:n],
+                                        price=open_[:n], init_cash=10_000.0, fees=0.0)
+        return float(pf.final_value()), int(pf.trades.count()), float(pf.max_drawdown())
+
+    def signals(data):
+        return entries, exits
+
+    print(f"\n[3] vs vectorbt Portfolio.from_signals on the same signals, {len(frame):,} bars")
+    warm, _ = timed(lambda: theirs(1000), 1)
+    line("vectorbt warm-up (JIT compile, not counted)", warm)
+    t_vbt, (value, count, mdd) = timed(theirs, repeat)
+    line("vectorbt from_signals + value/trades/drawdown", t_vbt, f"{count} trades, "
+         f"final {value:.2f}")
+    t_ours, r = timed(lambda: run_backtest(frame, signals), repeat)
+    line("ours run_backtest on the same signals", t_ours, f"{r.metrics['total_trades']} trades, "
+         f"final {r.metrics['final_balance']:.2f}")
+    print(f"  same trades: {count == r.metrics['total_trades']}, final value rel. diff "
+          f"{abs(value / r.metrics['final_balance'] - 1):.1e}, max drawdown rel. diff "
+          f"{abs(mdd / r.metrics['max_drawdown'] - 1):.1e}")
+    ratio("vectorbt / ours", t_vbt, t_ours, 2)
+
+
+# VmHWM (peak RSS of this process image), not ru_maxrss: Linux carries ru_maxrss over from the
+# parent across fork+exec, so a child of a big benchmark process would report the parent's peak.
+MEMORY_PROBE = """
+import json, sys, time
+from qm_jupyter.engine import run_backtest
+
+def hwm_kib():
+    with open("/proc/self/status") as f:
+        return int(next(x for x in f if x.startswith("VmHWM")).split()[1])
+
+base = hwm_kib()
+start = time.perf_counter()
+r = run_backtest({"sample": "gbm", "bars": int(sys.argv[1]), "seed": 1}, "sma_crossover")
+print(json.dumps({"seconds": time.perf_counter() - start, "trades": r.metrics["total_trades"],
+                  "base_kib": base, "peak_kib": hwm_kib()}))
+"""
+
+
+def bench_memory(bars: int) -> None:
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(bars)], check=True,
+                         capture_output=True, text=True).stdout
+    m = json.loads(out)
+    ohlcv = 5 * 8 * bars
+    peak = m["peak_kib"] * 1024
+    print(f"\n[4] peak memory of a {bars:,}-bar sample sma_crossover run (fresh process)")
+    line("run (sample generation included)", m["seconds"], f"{m['trades']} trades")
+    print(f"  OHLCV arrays {ohlcv / 2**20:.0f} MiB; peak RSS {peak / 2**20:.0f} MiB "
+          f"(interpreter + imports alone {m['base_kib'] / 1024:.0f} MiB)")
+    print(f"  => peak / OHLCV: {peak / ohlcv:.2f}x (target <= 3x) "
+          f"{'ok' if peak / ohlcv <= 3 else 'ABOVE TARGET'}; without the interpreter baseline "
+          f"{(peak - m['base_kib'] * 1024) / ohlcv:.2f}x (small runs are all baseline)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=1_000_000, help="bars of the CSV runs")
+    parser.add_argument("--memory-bars", type=int, default=10_000_000,
+                        help="bars of the memory run (0 to skip)")
+    parser.add_argument("--repeat", type=int, default=3, help="best-of for our (fast) runs")
+    parser.add_argument("--skip", action="append", default=[],
+                        choices=["backtesting", "vectorbt", "memory"])
+    args = parser.parse_args(argv)
+    frame = load_prices({"sample": "gbm", "bars": args.bars, "seed": 1})
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = Path(tmp) / "prices.csv"
+        frame.to_csv(csv)
+        print(f"{args.bars:,} one-minute GBM bars written to a CSV of "
+              f"{csv.stat().st_size / 2**20:.0f} MiB")
+        if "backtesting" not in args.skip:
+            bench_backtesting(csv, frame, args.repeat)
+    if "vectorbt" not in args.skip:
+        bench_vectorbt(frame, args.repeat)
+    if "memory" not in args.skip and args.memory_bars:
+        bench_memory(args.memory_bars)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""Slow and flaky clients against a real server: bounded buffers, cut-offs, lossless resume."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from qm_servers import SUB, TERMINAL, RawStream, log_text, wait_for_log
+
+# A per-bar run that logs one line per trade (~74,000 lines) over a few seconds: far more
+# than a stalled socket's kernel buffers hold, and still producing when the stall is noticed.
+NOISY_RUN = {
+    "strategy": "sma_crossover_bars",
+    "params": {"fast": 2, "slow": 3},
+    "data": {"sample": "gbm", "bars": 400_000, "seed": 5, "freq": "1min"},
+}
+SLOW_CLIENT_FLAGS = (
+    "--QuantMindExtension.subscriber_buffer=100",
+    "--QuantMindExtension.slow_client_timeout=2",
+    "--QuantMindExtension.ws_ping_interval=0",
+)
+CUT_OFF = "Closing a /ws client that stopped reading"
+
+
+def contiguous_from_1(events: list[dict]) -> bool:
+    return [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_a_client_that_stops_reading_is_cut_off_and_resumes_losslessly(serve):
+    server = serve(*SLOW_CLIENT_FLAGS)
+    reader = await server.connect()
+    await reader.send(SUB)
+    assert (await reader.receive())["type"] == "subscribed"
+    stalled = RawStream(server)
+    stalled.send(SUB)
+
+    backtest_id = server.post("api/v1/backtest/run", NOISY_RUN)["backtest_id"]
+    # The reader keeps reading the whole run while the other socket fills up.
+    read_all = asyncio.ensure_future(reader.events_until_terminal())
+    await asyncio.to_thread(wait_for_log, server, CUT_OFF)
+    # The stalled client wakes up: it gets what was in flight, then the close frame.
+    messages, close = await asyncio.to_thread(stalled.drain)
+    everything = await read_all
+
+    assert contiguous_from_1(everything) and everything[-1]["type"] == "backtest_complete"
+    assert close is not None, "the cut-off client got no close frame"
+    code, reason = close
+    assert code == 4008
+    assert "slow consumer" in reason and "since" in reason
+    assert messages[:2] == [
+        {"type": "connected", "protocol": 1},
+        {"type": "subscribed", "topic": "backtest"},
+    ]
+    got = messages[2:]
+    assert got, "the stalled client received nothing before it stalled"
+    assert got == everything[: len(got)]  # in order, no gap, no duplicate before the cut
+    assert got[-1]["type"] not in TERMINAL  # it really was cut off mid-run
+
+    resumed = await server.connect()
+    await resumed.send({**SUB, "backtest_id": backtest_id, "since": got[-1]["seq"]})
+    assert (await resumed.receive())["since"] == got[-1]["seq"]
+    rest = await resumed.events_until_terminal()
+    assert got + rest == everything  # every event exactly once
+    assert server.get(f"api/v1/backtest/{backtest_id}/events?since=0")["events"] == everything
+    # The reader that kept up was never closed: it still answers.
+    await reader.send({"type": "ping"})
+    assert await reader.receive() == {"type": "pong"}
+    assert log_text(server).count(CUT_OFF) == 1  # only the stalled client was cut off
+
+
+async def test_clients_dropping_and_reconnecting_at_random_reassemble_the_log(serve):
+    server = serve("--QuantMindExtension.ws_ping_interval=0")
+    run = {**NOISY_RUN, "params": {"fast": 5, "slow": 20}, "data": {**NOISY_RUN["data"]}}
+    backtest_id = server.post("api/v1/backtest/run", run)["backtest_id"]
+
+    async def flaky_client(seed: int) -> tuple[list[dict], int]:
+        rng = random.Random(seed)
+        got: list[dict] = []
+        reconnects = 0
+        while not got or got[-1]["type"] not in TERMINAL:
+            client = await server.connect()
+            since = got[-1]["seq"] if got else 0
+            await client.send({**SUB, "backtest_id": backtest_id, "since": since})
+            assert (await client.receive())["type"] == "subscribed"
+            for _ in range(rng.randint(0, 400)):
+                message = await client.receive()
+                got.append(message)
+                if message["type"] in TERMINAL:
+                    break
+            if rng.random() < 0.5:
+                client.close()  # a clean close
+            else:
+                client.connection.stream.close()  # the network drops: no close frame
+            reconnects += 1
+            await asyncio.sleep(rng.random() * 0.05)
+        return got, reconnects
+
+    seeds = [random.randrange(1 << 30) for _ in range(6)]
+    results = await asyncio.gather(*(flaky_client(seed) for seed in seeds))
+    stored = server.get(f"api/v1/backtest/{backtest_id}/events?since=0")["events"]
+    assert contiguous_from_1(stored) and stored[-1]["type"] == "backtest_complete"
+    for seed, (got, reconnects) in zip(seeds, results, strict=True):
+        assert got == stored, f"client with seed {seed} ({reconnects} reconnects) differs"
+    assert sum(reconnects for _, reconnects in results) > len(seeds)  # they really dropped

@@ -1,0 +1,145 @@
+"""The notebook API with no server: runs in this process, displays, results, errors, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from nb_helpers import SAMPLE
+
+import qm_jupyter as qm
+from qm_jupyter.engine import BacktestCancelled, Param, Strategy, load_prices
+from qm_jupyter.engine import run_backtest as engine_run
+from qm_jupyter.ws_logger import setup_backtest_logging
+
+
+def momentum(data, lookback=20):
+    return (data.close > data.close.shift(lookback)).to_numpy().astype(int)
+
+
+class Dip(Strategy):
+    """Buy after a down bar, close after an up bar; logs each exit."""
+
+    size = Param(1.0, min=0.1, max=1.0)
+
+    def next(self):
+        close = self.data.close
+        if self.i and not self.position and close.iat[self.i] < close.iat[self.i - 1]:
+            self.buy(self.size)
+        elif self.position and close.iat[self.i] > close.iat[self.i - 1]:
+            self.log("exit on bar %d", self.i)
+            self.close()
+
+
+class Slow(Strategy):
+    def next(self):
+        time.sleep(0.001)
+
+
+def test_importing_the_package_does_not_load_the_notebook_side():
+    code = "import sys, qm_jupyter; print('ipywidgets' in sys.modules, 'pandas' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    assert {"run_backtest", "watch", "connect"} <= set(dir(qm))
+    with pytest.raises(AttributeError):
+        _ = qm.no_such_thing
+
+
+def test_a_builtin_strategy_runs_in_the_kernel_and_matches_the_engine(kernel_alone):
+    run = qm.run_backtest("sma_crossover", {"fast": 10, "slow": 30}, data=SAMPLE, display=False)
+    assert run.where == "kernel"
+    result = run.result(timeout=30)
+    expected = engine_run(SAMPLE, "sma_crossover", {"fast": 10, "slow": 30})
+    assert {k: v for k, v in result.metrics.items() if k != "duration"} == {
+        k: v for k, v in expected.metrics.items() if k != "duration"
+    }
+    pd.testing.assert_series_equal(result.equity, expected.equity)
+    assert run.status == "completed" and run.done() and not run.cancel()
+    view = run.widget.view
+    assert view.last_seq > 3 and view.log_counts["INFO"] == result.metrics["total_trades"] + 2
+    assert run.widget.progress_bar.value == 100.0
+    assert "in this kernel (no server)" in run.widget.header.value
+    assert repr(run) == f"<BacktestRun {run.backtest_id} in the kernel: completed>"
+
+
+def test_notebook_strategies_in_both_forms_and_a_dataframe(kernel_alone):
+    prices = load_prices(SAMPLE)
+    vector_run = qm.run_backtest(momentum, {"lookback": 50}, prices, display=False)
+    vector = asyncio.run(_await(vector_run))
+    assert vector.strategy == "momentum" and len(vector.equity) == len(prices)
+    assert "momentum(lookback=50) on a DataFrame (5,000 rows)" in repr(vector_run.widget)
+    bars = qm.run_backtest(Dip, {"size": 0.5}, data=SAMPLE, display=False)
+    result = bars.result(timeout=30)
+    assert result.metrics["total_trades"] == len(result.trades) > 0
+    lines = [line.message for line in bars.widget.view.logs]
+    assert any(message.startswith("exit on bar") for message in lines)
+
+
+async def _await(run):
+    return await run
+
+
+def test_a_failing_strategy_raises_with_its_traceback(kernel_alone):
+    def broken(data, level=1):
+        raise ZeroDivisionError("no signal today")
+
+    run = qm.run_backtest(broken, data=SAMPLE, display=False)
+    with pytest.raises(qm.BacktestFailed, match="ZeroDivisionError: no signal today") as failed:
+        run.result(timeout=30)
+    assert "no signal today" in failed.value.traceback
+    assert run.status == "failed"
+    assert "ZeroDivisionError" in run.widget.outcome.value
+
+
+def test_bad_params_are_refused_before_anything_runs(kernel_alone):
+    with pytest.raises(ValueError, match="fast"):
+        qm.run_backtest("sma_crossover", {"fast": "ten"}, data=SAMPLE, display=False)
+    with pytest.raises(ValueError, match="data is required"):
+        qm.run_backtest("sma_crossover", display=False)
+
+
+def test_cancel_stops_a_kernel_run_where_it_is(kernel_alone):
+    run = qm.run_backtest(Slow, data={"sample": "gbm", "bars": 100_000}, display=False)
+    time.sleep(0.3)
+    assert run.cancel()
+    with pytest.raises(BacktestCancelled) as cancelled:
+        run.result(timeout=30)
+    assert 0 < cancelled.value.bars_processed < 100_000
+    assert run.status == "cancelled"
+    assert "cancelled at bar" in run.widget.outcome.value
+
+
+def test_a_path_is_read_from_the_working_directory(kernel_alone, tmp_path, monkeypatch):
+    load_prices(SAMPLE).to_csv(tmp_path / "prices.csv")
+    monkeypatch.chdir(tmp_path)
+    result = qm.run_backtest("buy_and_hold", data="prices.csv", display=False).result(timeout=30)
+    assert result.metrics["bars"] == SAMPLE["bars"]
+
+
+def test_watch_shows_a_hand_written_run_of_the_seed_api(kernel_alone):
+    logger, streamer = setup_backtest_logging("hand-1", kernel_alone)
+    watched = qm.watch("hand-1", display=False)  # before its first event
+    asyncio.run(streamer.start(strategy="mine", params={}, total_bars=10))
+    logger.info("hello from my loop")
+    streamer.report_progress(100.0, bars_processed=10, total_bars=10, equity=10_100.0, pnl=100.0)
+    late = qm.watch("hand-1", display=False)  # joins mid-run: replays the state so far
+    streamer.on_complete({"final_balance": 10_100.0, "total_trades": 1, "sharpe_ratio": None})
+    result = watched.result(timeout=10)
+    assert result.metrics["final_balance"] == 10_100.0 and result.strategy == "mine"
+    assert late.result(timeout=10).metrics == result.metrics
+    assert [line.message for line in late.widget.view.logs] == ["hello from my loop"]
+    with pytest.raises(RuntimeError, match="driven by code in this kernel"):
+        qm.watch("hand-2", display=False).cancel()
+    finished = qm.watch("hand-1", display=False)
+    assert finished.done() and finished.status == "completed"
+
+
+def test_default_sink_is_the_notebook_sink_only_in_a_kernel(monkeypatch):
+    from qm_jupyter import sinks
+
+    monkeypatch.setattr(sinks, "_default_sink", None)
+    assert isinstance(sinks.default_sink(), sinks.MemorySink)  # plain python: no kernel here

@@ -1,0 +1,31 @@
+"""The equity/drawdown SVG: valid, small, and faithful to the extremes of long curves."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import numpy as np
+
+from qm_jupyter.notebook.chart import MAX_COLUMNS, _envelope, equity_chart_svg
+
+
+def test_the_chart_is_valid_svg_with_curve_and_drawdown():
+    equity = np.array([100.0, 110.0, 99.0, 120.0, 90.0, 130.0])
+    svg = equity_chart_svg(equity, first_label="2020-01-01", last_label="2020-01-06")
+    root = ET.fromstring(svg)
+    tags = {element.tag.split("}")[1] for element in root.iter()}
+    assert {"polyline", "polygon", "text"} <= tags
+    assert "-25.0%" in svg  # 90 / 120 - 1: the deepest drawdown labels its panel
+
+
+def test_long_curves_are_reduced_but_keep_their_extremes():
+    values = np.linspace(100.0, 200.0, 1_000_000)
+    values[123_456] = 5.0
+    positions, picked = _envelope(values)
+    assert len(picked) <= 2 * MAX_COLUMNS
+    assert picked.min() == 5.0 and picked.max() == 200.0
+    assert np.all(np.diff(positions) >= 0)
+
+
+def test_too_short_a_curve_draws_nothing():
+    assert equity_chart_svg([100.0]) == ""

@@ -1,0 +1,146 @@
+"""RunView: events folded into what a display shows, bounded, with a plain-text summary."""
+
+from __future__ import annotations
+
+from nb_helpers import make_events
+
+from qm_jupyter.events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    BACKTEST_ERROR,
+    BACKTEST_PROGRESS,
+    BACKTEST_START,
+    LOG_ENTRY,
+)
+from qm_jupyter.notebook.run_view import (
+    MAX_CURVE_POINTS,
+    MAX_LOG_LINES,
+    RunView,
+    describe_data,
+    format_metrics,
+)
+
+START = (
+    BACKTEST_START,
+    {
+        "strategy": "sma_crossover",
+        "params": {"fast": 10, "slow": 30},
+        "data": {"sample": "gbm", "bars": 1000, "seed": 0, "freq": "1min"},
+        "total_bars": 1000,
+    },
+)
+METRICS = {
+    "final_balance": 10_500.0,
+    "total_return": 0.05,
+    "total_trades": 7,
+    "win_rate": 0.5,
+    "sharpe_ratio": 1.234,
+    "max_drawdown": -0.031,
+    "bars": 1000,
+    "duration": 0.1,
+}
+
+
+def progress(bars: int, equity: float = 10_000.0) -> tuple[str, dict]:
+    return (
+        BACKTEST_PROGRESS,
+        {
+            "progress": bars / 10,
+            "bars_processed": bars,
+            "total_bars": 1000,
+            "trades_count": bars // 100,
+            "pnl": equity - 10_000,
+            "equity": equity,
+        },
+    )
+
+
+def test_a_completed_run_reads_well_as_text():
+    view = RunView("r1")
+    for event in make_events(
+        "r1", START, progress(500, 10_250.0), progress(1000, 10_500.0), (BACKTEST_COMPLETE, METRICS)
+    ):
+        view.apply(event)
+    assert view.status == "completed" and view.finished and view.last_seq == 4
+    assert view.summary() == (
+        "Backtest r1: sma_crossover(fast=10, slow=30) on sample gbm (1,000 bars) [completed]\n"
+        "  100.0% · 1,000/1,000 bars · 7 trades · P&L +500.00\n"
+        "  Final balance 10,500.00 · Total return +5.00% · Trades 7 · Win rate 50.0% · "
+        "Sharpe 1.23 · Max drawdown -3.10%"
+    )
+    assert view.curve == [(500, 10_250.0), (1000, 10_500.0)]
+
+
+def test_eta_follows_the_pace_so_far():
+    view = RunView("r1")
+    for event in make_events("r1", START, progress(250)):  # 25% one second after the start
+        view.apply(event)
+    assert view.eta_seconds() == 3.0
+    assert view.progress_line().endswith("ETA 3s")
+
+
+def test_replayed_and_late_events_are_ignored():
+    view = RunView("r1")
+    events = make_events(
+        "r1",
+        START,
+        progress(100),
+        (BACKTEST_CANCELLED, {"bars_processed": 100}),
+        (LOG_ENTRY, {"level": "INFO", "message": "late", "module": "m"}),
+    )
+    for event in [events[0], events[1], events[0], events[1], events[2], events[3]]:
+        view.apply(event)
+    assert view.status == "cancelled" and view.last_seq == 3 and not view.logs
+    assert view.outcome_line() == "cancelled at bar 100 of 1,000"
+
+
+def test_an_error_shows_its_type_and_message():
+    view = RunView("r1")
+    for event in make_events(
+        "r1",
+        START,
+        (BACKTEST_ERROR, {"error": "boom", "error_type": "KeyError", "traceback": "Traceback..."}),
+    ):
+        view.apply(event)
+    assert view.status == "failed"
+    assert view.summary().endswith("error: KeyError: boom")
+
+
+def test_the_log_keeps_the_newest_lines_and_counts_all():
+    view = RunView("r1")
+    lines = [
+        (
+            LOG_ENTRY,
+            {
+                "level": "WARNING" if i % 10 == 0 else "INFO",
+                "message": f"line {i}",
+                "module": "qm",
+                "timestamp": "2026-01-01T10:11:12.345Z",
+            },
+        )
+        for i in range(MAX_LOG_LINES + 300)
+    ]
+    for event in make_events("r1", *lines):
+        view.apply(event)
+    assert len(view.logs) == MAX_LOG_LINES
+    assert view.logs[-1].message == f"line {MAX_LOG_LINES + 299}"
+    assert view.logs[-1].time == "10:11:12.345"
+    assert sum(view.log_counts.values()) == MAX_LOG_LINES + 300
+    assert view.log_counts["WARNING"] == (MAX_LOG_LINES + 300) // 10
+
+
+def test_the_curve_is_thinned_but_keeps_its_last_point():
+    view = RunView("r1")
+    for event in make_events(
+        "r1", *[progress(i, 10_000.0 + i) for i in range(1, 2 * MAX_CURVE_POINTS)]
+    ):
+        view.apply(event)
+    assert len(view.curve) <= MAX_CURVE_POINTS
+    assert view.curve[-1] == (2 * MAX_CURVE_POINTS - 1, 10_000.0 + 2 * MAX_CURVE_POINTS - 1)
+
+
+def test_undefined_metrics_read_na_and_data_sources_have_short_names():
+    assert dict(format_metrics({**METRICS, "sharpe_ratio": None}))["Sharpe"] == "n/a"
+    assert describe_data({"path": "data/prices.csv"}) == "data/prices.csv"
+    assert describe_data({"dataframe": {"rows": 1200}}) == "a DataFrame (1,200 rows)"
+    assert describe_data(None) == ""

@@ -1,0 +1,147 @@
+"""BacktestWidget: throttled live rendering, the final state, the log filter, the text repr."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from nb_helpers import make_events
+
+from qm_jupyter.events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    BACKTEST_ERROR,
+    BACKTEST_PROGRESS,
+    BACKTEST_START,
+    LOG_ENTRY,
+)
+from qm_jupyter.notebook.run_view import RunView
+from qm_jupyter.notebook.widget import MAX_SHOWN_LINES, BacktestWidget
+
+START = (BACKTEST_START, {"strategy": "buy_and_hold", "params": {}, "total_bars": 100})
+PROGRESS = (
+    BACKTEST_PROGRESS,
+    {
+        "progress": 100.0,
+        "bars_processed": 100,
+        "total_bars": 100,
+        "trades_count": 1,
+        "pnl": 12.5,
+        "equity": 10_012.5,
+    },
+)
+METRICS = {
+    "final_balance": 10_012.5,
+    "total_return": 0.00125,
+    "total_trades": 1,
+    "win_rate": 1.0,
+    "sharpe_ratio": 0.5,
+    "max_drawdown": -0.01,
+    "bars": 100,
+    "duration": 0.01,
+}
+
+
+def log(level: str, message: str) -> tuple[str, dict]:
+    return (
+        LOG_ENTRY,
+        {
+            "level": level,
+            "message": message,
+            "module": "qm_jupyter.backtest.x",
+            "timestamp": "2026-01-01T00:00:01.000Z",
+        },
+    )
+
+
+def test_the_final_state_is_rendered_by_finish_even_between_refreshes():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    for event in make_events(
+        "r1", START, log("INFO", "started"), PROGRESS, (BACKTEST_COMPLETE, METRICS)
+    ):
+        widget.push(event)
+    assert widget.progress_bar.value == 0.0  # nothing rendered yet: the refresh is throttled
+    equity = pd.Series(
+        [10_000.0, 9_900.0, 10_012.5], index=pd.date_range("2020-01-01", periods=3, freq="D")
+    )
+    widget.finish(equity)
+    assert widget.progress_bar.value == 100.0 and widget.progress_bar.bar_style == "success"
+    assert "100.0% · 100/100 bars · 1 trades · P&amp;L +12.50" in widget.stats.value
+    assert 'data-metric="Sharpe">0.50<' in widget.outcome.value
+    assert 'data-metric="Max drawdown">-1.00%<' in widget.outcome.value
+    assert "<svg" in widget.outcome.value and "2020-01-03" in widget.outcome.value
+    assert "completed" in widget.header.value
+
+
+def test_live_updates_are_rendered_a_few_times_a_second():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=0.05)
+    renders = []
+    widget.progress_bar.observe(lambda change: renders.append(change["new"]), names="value")
+    events = make_events(
+        "r1",
+        START,
+        *[
+            (BACKTEST_PROGRESS, {"progress": p / 10, "bars_processed": p, "total_bars": 1000})
+            for p in range(1, 1001)
+        ],
+    )
+    for event in events:
+        widget.push(event)
+    time.sleep(0.3)
+    assert renders and renders[-1] == 100.0
+    assert len(renders) < 20  # 1000 events, a handful of renders
+    widget.finish()
+
+
+def test_the_log_is_bounded_coloured_filtered_and_says_what_it_hides():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    lines = [log("DEBUG" if i % 2 else "INFO", f"line {i}") for i in range(MAX_SHOWN_LINES * 2)]
+    for event in make_events("r1", START, *lines, log("ERROR", "<bad> & worse")):
+        widget.push(event)
+    widget.finish()
+    html = widget.log_panel.value
+    assert "1 earlier line hidden" in html  # 201 lines at INFO and above, 200 shown
+    assert "&lt;bad&gt; &amp; worse" in html and "#c62828" in html
+    assert "line 1<" not in html  # DEBUG is filtered out at INFO
+    widget.level_filter.value = "ERROR"
+    assert widget.log_panel.value.count("qm_jupyter.backtest.x") == 1
+    assert "hidden" not in widget.log_panel.value
+    widget.level_filter.value = "DEBUG"
+    shown = widget.log_panel.value.count("qm_jupyter.backtest.x")
+    assert shown == MAX_SHOWN_LINES
+    assert f"{MAX_SHOWN_LINES + 1:,} earlier lines hidden" in widget.log_panel.value
+
+
+def test_an_error_shows_message_and_traceback():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    error = {
+        "error": "division by zero",
+        "error_type": "ZeroDivisionError",
+        "traceback": "Traceback (most recent call last):\n  ...\nZeroDivisionError",
+    }
+    for event in make_events("r1", START, (BACKTEST_ERROR, error)):
+        widget.push(event)
+    widget.finish()
+    assert widget.progress_bar.bar_style == "danger"
+    assert "<b>ZeroDivisionError</b>: division by zero" in widget.outcome.value
+    assert "Traceback (most recent call last)" in widget.outcome.value
+
+
+def test_a_cancelled_run_says_where_it_stopped():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    for event in make_events("r1", START, (BACKTEST_CANCELLED, {"bars_processed": 40})):
+        widget.push(event)
+    widget.finish()
+    assert "cancelled at bar 40 of 100" in widget.outcome.value
+    assert widget.progress_bar.bar_style == "warning"
+
+
+def test_the_text_repr_is_the_whole_summary():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    for event in make_events("r1", START, PROGRESS, (BACKTEST_COMPLETE, METRICS)):
+        widget.push(event)
+    widget.finish()
+    bundle = widget._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(widget) == widget.view.summary()
+    assert len(bundle["text/plain"]) > 110  # not cut like ipywidgets' default repr
+    assert "application/vnd.jupyter.widget-view+json" in bundle
