@@ -20,91 +20,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import FAST, SLOW, backtesting_csv_run, line, ratio, timed, write_sample_csv
 
 from qm_jupyter.engine import data as engine_data
-from qm_jupyter.engine import load_prices, run_backtest
+from qm_jupyter.engine import run_backtest
 from qm_jupyter.engine.strategies import SmaCrossover
-
-FAST, SLOW = 10, 20
-os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar would garble the output
-
-
-def timed(fn, repeat: int = 1):
-    """(best wall seconds over `repeat` calls, last result)."""
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
-
-
-def line(label: str, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<46} {seconds:9.3f} s  {extra}")
-
-
-def ratio(label: str, theirs: float, ours: float, target: float) -> None:
-    verdict = "ok" if theirs / ours >= target else "BELOW TARGET"
-    print(f"  => {label}: {theirs / ours:.1f}x (target >= {target:g}x) {verdict}")
 
 
 def bench_backtesting(csv: Path, frame: pd.DataFrame, repeat: int) -> None:
-    try:
-        from backtesting import Backtest, Strategy
-        from backtesting.test import SMA
-    except ImportError:
+    print(f"\n[1-2] vs backtesting.py: sma_crossover({FAST}, {SLOW}), {len(frame):,} bars")
+    theirs = backtesting_csv_run(csv)
+    if theirs is None:
         print("backtesting.py not installed: skipped (pip install backtesting)")
         return
-
-    class SmaCrossLongOnly(Strategy):
-        fast, slow = FAST, SLOW
-
-        def init(self):
-            self.f = self.I(SMA, self.data.Close, self.fast)
-            self.s = self.I(SMA, self.data.Close, self.slow)
-
-        def next(self):
-            f, s = self.f, self.s
-            if f[-1] > s[-1] and f[-2] <= s[-2]:
-                if not self.position:
-                    self.buy()
-            elif f[-1] < s[-1] and f[-2] >= s[-2] and self.position:
-                self.position.close()
-
-    def theirs_csv():
-        df = pd.read_csv(csv, index_col=0, parse_dates=[0])
-        df = df.rename(columns=str.capitalize).tz_localize(None)
-        return df, time.perf_counter()
-
-    def theirs_run(df):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bt = Backtest(df, SmaCrossLongOnly, cash=10_000, trade_on_close=False,
-                          exclusive_orders=True, finalize_trades=True)
-            return bt.run()
+    bt_total, bt_parse, bt_run = theirs["total"], theirs["parse"], theirs["run"]
 
     def ours_csv():
         engine_data._CACHE.clear()
         return run_backtest(csv, "sma_crossover", {"fast": FAST, "slow": SLOW})
 
-    print(f"\n[1-2] vs backtesting.py: sma_crossover({FAST}, {SLOW}), {len(frame):,} bars")
-    start = time.perf_counter()
-    bt_frame, parsed = theirs_csv()
-    stats = theirs_run(bt_frame)
-    bt_total, bt_parse = time.perf_counter() - start, parsed - start
-    bt_run = bt_total - bt_parse
     line("backtesting.py: read CSV + run", bt_total, f"({bt_parse:.3f} s parse), "
-         f"{stats['# Trades']} trades")
+         f"{theirs['trades']} trades")
     t_e2e, r = timed(ours_csv, repeat)
     line("ours vectorized: CSV (parse, no cache) + run", t_e2e,
          f"{r.metrics['total_trades']} trades")
@@ -114,7 +57,7 @@ def bench_backtesting(csv: Path, frame: pd.DataFrame, repeat: int) -> None:
     t_bar, r_bar = timed(lambda: run_backtest(frame, "sma_crossover_bars", {"fast": FAST,
                                                                             "slow": SLOW}), 1)
     line("ours per-bar: run on a loaded frame", t_bar, f"{r_bar.metrics['total_trades']} trades")
-    same = stats["# Trades"] == r.metrics["total_trades"] == r_bar.metrics["total_trades"]
+    same = theirs["trades"] == r.metrics["total_trades"] == r_bar.metrics["total_trades"]
     print(f"  same number of trades: {same}")
     ratio("end to end incl. CSV, backtesting.py / ours", bt_total, t_e2e, 10)
     ratio("run only, backtesting.py / ours vectorized", bt_run, t_vec, 10)
@@ -160,15 +103,12 @@ def bench_vectorbt(frame: pd.DataFrame, repeat: int) -> None:
     ratio("vectorbt / ours", t_vbt, t_ours, 2)
 
 
-# VmHWM (peak RSS of this process image), not ru_maxrss: Linux carries ru_maxrss over from the
-# parent across fork+exec, so a child of a big benchmark process would report the parent's peak.
+# VmHWM (common.hwm_kib) of a fresh process: the peak of this run alone.
 MEMORY_PROBE = """
 import json, sys, time
+sys.path.insert(0, sys.argv[2])
+from common import hwm_kib
 from qm_jupyter.engine import run_backtest
-
-def hwm_kib():
-    with open("/proc/self/status") as f:
-        return int(next(x for x in f if x.startswith("VmHWM")).split()[1])
 
 base = hwm_kib()
 start = time.perf_counter()
@@ -179,7 +119,8 @@ print(json.dumps({"seconds": time.perf_counter() - start, "trades": r.metrics["t
 
 
 def bench_memory(bars: int) -> None:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(bars)], check=True,
+    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(bars),
+                          str(Path(__file__).parent)], check=True,
                          capture_output=True, text=True).stdout
     m = json.loads(out)
     ohlcv = 5 * 8 * bars
@@ -202,12 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--skip", action="append", default=[],
                         choices=["backtesting", "vectorbt", "memory"])
     args = parser.parse_args(argv)
-    frame = load_prices({"sample": "gbm", "bars": args.bars, "seed": 1})
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "prices.csv"
-        frame.to_csv(csv)
-        print(f"{args.bars:,} one-minute GBM bars written to a CSV of "
-              f"{csv.stat().st_size / 2**20:.0f} MiB")
+        frame = write_sample_csv(csv, args.bars)
         if "backtesting" not in args.skip:
             bench_backtesting(csv, frame, args.repeat)
     if "vectorbt" not in args.skip:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 PROTOCOL_VERSION = 1
@@ -43,11 +44,15 @@ TERMINAL_STATUS = {
 
 
 def utc_now_iso(epoch_seconds: float | None = None) -> str:
-    """A time (default: now) in ISO 8601 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``."""
-    moment = (
-        datetime.now(UTC) if epoch_seconds is None else datetime.fromtimestamp(epoch_seconds, UTC)
-    )
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """A time (default: now) in ISO 8601 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``.
+
+    Called for every event (one per log line), so it avoids building datetime objects.
+    """
+    if epoch_seconds is None:
+        epoch_seconds = time.time()
+    millis = int(epoch_seconds * 1000)
+    seconds, millis = divmod(millis, 1000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
 
 
 def json_safe(value: Any) -> Any:

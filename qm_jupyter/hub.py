@@ -254,26 +254,27 @@ class Subscriber:
 
     # -- what the writer takes --------------------------------------------------------------
 
-    async def next_frame(self) -> str | None:
-        """The next frame to write, or None once closed."""
+    async def next_frames(self, limit: int = 256) -> list[str]:
+        """Up to ``limit`` frames to write now (at least one), or [] once closed."""
         while not self.closed:
             if self._outbox:
                 self._write_started = time.monotonic()
-                return self._outbox.popleft()
+                count = min(limit, len(self._outbox))
+                return [self._outbox.popleft() for _ in range(count)]
             if self._lagging:
                 self._read_from_store(next(iter(self._lagging)))
                 continue
             self._wakeup.clear()
             await self._wakeup.wait()
-        return None
+        return []
 
     def wrote(self) -> None:
-        """The transport accepted the frame it was given: the client is reading."""
+        """The transport accepted the frames it was given: the client is reading."""
         self._write_started = None
 
     @property
     def stalled(self) -> bool:
-        """Whether the transport has been stuck on one frame for over ``stall_timeout``."""
+        """Whether the transport has been stuck on its frames for over ``stall_timeout``."""
         started = self._write_started
         return started is not None and time.monotonic() - started > self.stall_timeout
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import queue
 import sys
@@ -113,6 +114,10 @@ def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]
 
 
 def main(argv: list[str]) -> None:
+    # The run's log handler reads none of the caller, thread or process fields of a record:
+    # skip collecting them (the optimizations the logging HOWTO documents).
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging._srcfile = None
     jobs = Connection(int(argv[1]), writable=False)
     events = Connection(int(argv[2]), readable=False)
     serve(jobs, events)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -19,6 +20,8 @@ import pandas as pd
 
 from .errors import BacktestCancelled
 from .ledger import Ledger
+
+_EPOCH = datetime(1970, 1, 1)
 
 
 class RunObserver(Protocol):
@@ -84,8 +87,16 @@ class TradeLog:
 
     def __init__(self, logger: logging.Logger, index: pd.DatetimeIndex) -> None:
         self.logger = logger
-        self.index = index
         self.enabled = logger.isEnabledFor(logging.INFO)
+        # Bar times as integers: formatting one per trade stays cheap (no pandas per call).
+        self._micros = index.as_unit("us").asi8
+        self._tz = index.tz
+
+    def _iso(self, bar: int) -> str:
+        moment = _EPOCH + timedelta(microseconds=int(self._micros[bar]))
+        if self._tz is not None:
+            moment = moment.replace(tzinfo=UTC).astimezone(self._tz)
+        return moment.isoformat()
 
     def closed(
         self,
@@ -105,9 +116,9 @@ class TradeLog:
                 number,
                 units,
                 entry_price,
-                self.index[entry_bar].isoformat(),
+                self._iso(entry_bar),
                 exit_price,
-                self.index[exit_bar].isoformat(),
+                self._iso(exit_bar),
                 pnl,
                 ret * 100.0,
             )

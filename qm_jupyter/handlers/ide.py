@@ -32,6 +32,9 @@ class IDEHandler(JupyterHandler, web.StaticFileHandler):
     def get(self, path: str, include_body: bool = True) -> Any:
         if not os.path.isdir(self.root):
             raise web.HTTPError(404, NOT_BUILT)
+        # Reading the token sets the `_xsrf` cookie, which the IDE returns as X-XSRFToken
+        # on its POSTs when it runs on Jupyter's login cookie.
+        self.xsrf_token  # noqa: B018
         return web.StaticFileHandler.get(self, path, include_body)
 
     @web.authenticated

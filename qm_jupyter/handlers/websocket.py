@@ -24,6 +24,8 @@ from ..service import BacktestService
 from .rest import AUTH_RESOURCE
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
+#: Frames written before waiting for the socket: one flush per batch, not per event.
+WRITE_BATCH = 256
 
 
 class ProtocolError(ValueError):
@@ -86,9 +88,10 @@ class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
         self._writer = asyncio.ensure_future(self._write_frames(self.subscriber))
 
     async def _write_frames(self, subscriber: Subscriber) -> None:
-        while (frame := await subscriber.next_frame()) is not None:
+        """The connection's one writer: hand tornado a batch, wait until it is flushed."""
+        while frames := await subscriber.next_frames(WRITE_BATCH):
             try:
-                await self.write_message(frame)
+                await asyncio.gather(*[self.write_message(frame) for frame in frames])
             except websocket.WebSocketClosedError:
                 break
             subscriber.wrote()

@@ -26,7 +26,7 @@ def logs(*messages: str) -> list[EventDraft]:
 async def drain(subscriber: Subscriber, count: int) -> list[dict]:
     frames = []
     for _ in range(count):
-        frame = await asyncio.wait_for(subscriber.next_frame(), 1)
+        (frame,) = await asyncio.wait_for(subscriber.next_frames(1), 1)
         frames.append(json.loads(frame))
     return frames
 
@@ -136,16 +136,16 @@ async def test_a_stalled_client_is_cut_off_with_a_reason(hub):
     run_id = hub.create_run({}).backtest_id
     subscriber = Subscriber(hub, on_overflow=reasons.append, max_buffer=3, stall_timeout=0.05)
     subscriber.follow_run(run_id, 0)
-    writer = asyncio.ensure_future(subscriber.next_frame())  # takes one frame, then hangs
+    writer = asyncio.ensure_future(subscriber.next_frames(1))  # takes a frame, then hangs
     await asyncio.sleep(0)
     hub.publish(run_id, logs("a", "b", "c", "d"))
-    assert json.loads(await writer)["seq"] == 1
+    assert json.loads((await writer)[0])["seq"] == 1
     await asyncio.sleep(0.1)  # the socket accepted nothing meanwhile
     hub.publish(run_id, logs("e"))
     assert subscriber.closed
     assert "resubscribe with since" in reasons[0]
     assert hub.subscriber_count == 0
-    assert await subscriber.next_frame() is None
+    assert await subscriber.next_frames() == []
 
 
 async def test_a_reading_client_is_never_cut_off(hub):
@@ -155,7 +155,7 @@ async def test_a_reading_client_is_never_cut_off(hub):
     seqs = []
     for i in range(10):  # each write completes, however long the pauses between events
         hub.publish(run_id, logs(f"m{i}"))
-        seqs.append(json.loads(await subscriber.next_frame())["seq"])
+        seqs.extend(json.loads(frame)["seq"] for frame in await subscriber.next_frames())
         subscriber.wrote()
         await asyncio.sleep(0.06)
     assert not subscriber.closed

@@ -132,3 +132,48 @@ def test_requests_without_the_token_are_refused(jupyter_server):
         with pytest.raises(urllib.error.HTTPError) as refused:
             jupyter_server.request(method, path, {} if method == "POST" else None, token="")
         assert refused.value.code == 403
+
+
+def test_browser_login_cookie_posts_need_the_xsrf_token(jupyter_server):
+    """A page served by Jupyter (the IDE) uses the login cookie; its POSTs carry X-XSRFToken."""
+    import http.cookiejar
+    import json
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    browser.open(f"{jupyter_server.url}quantmind/?token={jupyter_server.token}", timeout=30).read()
+    cookies = {cookie.name: cookie.value for cookie in jar}
+    assert "_xsrf" in cookies and any(name.startswith("username-") for name in cookies)
+
+    def post(headers: dict) -> int:
+        request = urllib.request.Request(
+            f"{jupyter_server.url}api/v1/backtest/run",
+            data=json.dumps(RUN).encode(),
+            method="POST",
+            headers=headers,
+        )
+        try:
+            return browser.open(request, timeout=30).status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert post({}) == 403
+    assert post({"X-XSRFToken": "forged"}) == 403
+    assert post({"X-XSRFToken": cookies["_xsrf"]}) == 202
+
+
+def test_the_extension_is_enabled_on_install(tmp_path):
+    import subprocess
+    import sys
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "jupyter_server", "extension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(
+        line for line in (listing.stdout + listing.stderr).splitlines() if "qm_jupyter" in line
+    )
+    assert "enabled" in line

@@ -1,4 +1,4 @@
-"""Helpers of the fault, fuzz and contract tests: real servers (tests/e2e's helper), sockets.
+"""Helpers of the fault, fuzz and contract tests: real servers (tests/server_process.py), sockets.
 
 ``serve(...)`` starts a server with extra ``--QuantMindExtension.*`` flags and, optionally,
 user strategy files written into ``root_dir/strategies/`` before it starts. ``RawStream`` is a
@@ -9,51 +9,24 @@ let the server's socket really fill up (tornado's client would keep reading in t
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import os
 import socket
 import struct
-import sys
 import textwrap
 import time
+import urllib.error
 import urllib.parse
-from pathlib import Path
+import urllib.request
 from typing import Any
 
 import pytest
 
+# tests/ is on sys.path (tests/conftest.py is a rootdir conftest, prepend import mode).
+from server_process import TERMINAL, JupyterServer, StreamClient, worker_pids
 
-def _load_e2e_helpers():
-    """tests/e2e/conftest.py as a module of its own name (every conftest is "conftest")."""
-    name = "qm_tests_e2e_helpers"
-    if name not in sys.modules:
-        path = Path(__file__).parent.parent / "e2e" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-e2e = _load_e2e_helpers()
-JupyterServer = e2e.JupyterServer
-StreamClient = e2e.StreamClient
-TERMINAL = e2e.TERMINAL
+__all__ = ["TERMINAL", "JupyterServer", "StreamClient", "worker_pids"]
 SUB = {"type": "subscribe", "topic": "backtest"}
-
-
-def worker_pids(server_pid: int) -> list[int]:
-    """The server's live worker processes (``python -m qm_jupyter.worker``)."""
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    pids = []
-    for pid in children:
-        try:
-            if b"qm_jupyter.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                pids.append(int(pid))
-        except FileNotFoundError:
-            continue
-    return pids
 
 
 @pytest.fixture
@@ -169,3 +142,48 @@ def _frames(data: bytes):
             return
         at += length
         yield opcode, data[at - length : at], at
+
+
+def stored_events(server: JupyterServer, backtest_id: str) -> list[dict]:
+    """Every stored event of a run through ``GET .../events``, page after page."""
+    events: list[dict] = []
+    while True:
+        page = server.get(f"api/v1/backtest/{backtest_id}/events?since={len(events)}")
+        events += page["events"]
+        if not page["has_more"]:
+            return events
+
+
+def call(
+    server: JupyterServer,
+    method: str,
+    path: str,
+    body: Any = None,
+    *,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, str]:
+    """One HTTP request; (status, decoded JSON body or None, raw text). Never raises on 4xx/5xx.
+
+    ``token=None`` sends the server's token, ``""`` sends none.
+    """
+    data = (
+        None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    )
+    request = urllib.request.Request(server.url + path, data=data, method=method)
+    token = server.token if token is None else token
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    text = raw.decode(errors="replace")
+    try:
+        decoded = json.loads(text) if text else None
+    except ValueError:
+        decoded = None
+    return status, decoded, text

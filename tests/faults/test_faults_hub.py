@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from qm_servers import SUB, TERMINAL, RawStream, log_text, wait_for_log
+from qm_servers import SUB, TERMINAL, RawStream, log_text, stored_events, wait_for_log
 
 # A per-bar run that logs one line per trade (~74,000 lines) over a few seconds: far more
 # than a stalled socket's kernel buffers hold, and still producing when the stall is noticed.
@@ -61,7 +61,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes_losslessly(ser
     assert (await resumed.receive())["since"] == got[-1]["seq"]
     rest = await resumed.events_until_terminal()
     assert got + rest == everything  # every event exactly once
-    assert server.get(f"api/v1/backtest/{backtest_id}/events?since=0")["events"] == everything
+    assert stored_events(server, backtest_id) == everything
     # The reader that kept up was never closed: it still answers.
     await reader.send({"type": "ping"})
     assert await reader.receive() == {"type": "pong"}
@@ -70,7 +70,8 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes_losslessly(ser
 
 async def test_clients_dropping_and_reconnecting_at_random_reassemble_the_log(serve):
     server = serve("--QuantMindExtension.ws_ping_interval=0")
-    run = {**NOISY_RUN, "params": {"fast": 5, "slow": 20}, "data": {**NOISY_RUN["data"]}}
+    run = {**NOISY_RUN, "params": {"fast": 5, "slow": 20}}
+    run["data"] = {**NOISY_RUN["data"], "bars": 150_000}
     backtest_id = server.post("api/v1/backtest/run", run)["backtest_id"]
 
     async def flaky_client(seed: int) -> tuple[list[dict], int]:
@@ -97,7 +98,7 @@ async def test_clients_dropping_and_reconnecting_at_random_reassemble_the_log(se
 
     seeds = [random.randrange(1 << 30) for _ in range(6)]
     results = await asyncio.gather(*(flaky_client(seed) for seed in seeds))
-    stored = server.get(f"api/v1/backtest/{backtest_id}/events?since=0")["events"]
+    stored = stored_events(server, backtest_id)
     assert contiguous_from_1(stored) and stored[-1]["type"] == "backtest_complete"
     for seed, (got, reconnects) in zip(seeds, results, strict=True):
         assert got == stored, f"client with seed {seed} ({reconnects} reconnects) differs"

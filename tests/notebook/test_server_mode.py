@@ -45,9 +45,10 @@ def jp_server_config(tmp_path):
 
 
 @pytest.fixture
-def server(jp_serverapp, monkeypatch):
+def server(jp_serverapp, http_server_client, monkeypatch):
     """This process as a kernel of that server (attached directly: the server's loop and
-    the extension's start only run inside the tests, which check discovery themselves)."""
+    the extension's start only run inside the tests, which check discovery themselves).
+    ``http_server_client`` makes the server listen."""
     found = ServerConnection(jp_serverapp.connection_url, jp_serverapp.identity_provider.token)
     monkeypatch.setattr(connection, "_resolved", True)
     monkeypatch.setattr(connection, "_current", found)

@@ -122,7 +122,6 @@ export class BacktestClient {
 	private retryTimer: ReturnType<typeof setTimeout> | undefined;
 	private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
 	private heardSinceLastPing = true;
-	private started = false;
 	private firstConnect: Promise<void> | undefined;
 	private resolveFirstConnect: (() => void) | undefined;
 	private rejectFirstConnect: ((error: Error) => void) | undefined;
@@ -147,13 +146,11 @@ export class BacktestClient {
 	/** Start connecting (once); resolves when the server has said `connected` the first time. */
 	connect(): Promise<void> {
 		if (!this.firstConnect) {
+			if (this.currentState === 'closed') return Promise.reject(new Error('client is closed'));
 			this.firstConnect = new Promise((resolve, reject) => {
 				this.resolveFirstConnect = resolve;
 				this.rejectFirstConnect = reject;
 			});
-		}
-		if (!this.started) {
-			this.started = true;
 			this.openSocket();
 		}
 		return this.firstConnect;

@@ -1,0 +1,360 @@
+"""Server benchmarks: backtests through a real `jupyter server`, ratios measured in one run.
+
+    python benchmarks/bench_server.py           # quick: 200,000 bars, 1,000,000-bar memory run
+    python benchmarks/bench_server.py --full    # the issue's sizes: 1,000,000 and 10,000,000 bars
+
+A `jupyter server` subprocess (tests/server_process.py, only this extension enabled) serves a
+temp root_dir holding a CSV of one-minute GBM bars. Figures (each printed with its ratio):
+1. sma_crossover(10, 20) on the CSV, end to end through the server: POST /api/v1/backtest/run
+   to `backtest_complete` on /ws, first run on that file (so parsed), workers warmed up by a tiny
+   sample run; vs backtesting.py reading the same CSV with pandas and running the equivalent
+   strategy (benchmarks/common.py). Both trade counts are printed and must match.
+2. Streaming cost: a per-bar sma_crossover_bars run on the same (cached) CSV watched by N /ws
+   subscribers (each reading every event) vs the same run unwatched, alternated --stream-repeat
+   times; compares the medians of the run's `duration` metric and of its server-side wall time
+   (the run record's finished_at - created_at).
+3. Second run on the same file: the same POST again goes to the worker that parsed it (its file
+   cache); shown by the time difference and by the bytes the workers read (/proc/<pid>/io rchar).
+4. Peak memory of a sample run in a worker (fresh server, one worker): VmHWM of the worker
+   process vs the size of the run's OHLCV arrays (5 x 8 bytes x bars).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from common import FAST, SLOW, backtesting_csv_run, hwm_kib, line, write_sample_csv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from server_process import TERMINAL, JupyterServer, worker_pids
+
+SUB = {"type": "subscribe", "topic": "backtest"}
+
+
+def run_body(data: dict, strategy: str = "sma_crossover") -> dict:
+    return {
+        "strategy": strategy,
+        "params": {"fast": FAST, "slow": SLOW},
+        "data": data,
+        "initial_balance": 10_000,
+        "commission": 0.0,
+    }
+
+
+def at_most(label: str, ours: float, base: float, target: float) -> None:
+    """`ours / base` against an upper bound (a ratio near 1 reads better as a percentage)."""
+    verdict = "ok" if ours / base <= target else "ABOVE TARGET"
+    r = ours / base
+    print(f"  => {label}: {r:.3f}x, {r - 1:+.1%} (target <= {target:g}x) {verdict}")
+
+
+def seconds_between(start_iso: str, end_iso: str) -> float:
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end_iso) - parse(start_iso)).total_seconds()
+
+
+def rchar(pids: list[int]) -> int:
+    """Bytes the processes have read through read() calls so far (page cache included)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/io") as io:
+            total += int(next(x for x in io if x.startswith("rchar")).split()[1])
+    return total
+
+
+class Server:
+    """A JupyterServer plus the few client steps the benchmarks repeat."""
+
+    def __init__(self, tmp: Path, name: str, *flags: str):
+        root = tmp / f"root-{name}"
+        root.mkdir(exist_ok=True)
+        self.js = JupyterServer(root, tmp / f"{name}.sqlite", tmp / f"{name}.log", *flags)
+        self.root = root
+
+    def __enter__(self) -> Server:
+        self.js.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.js.stop()
+
+    @property
+    def workers(self) -> list[int]:
+        return worker_pids(self.js.process.pid)
+
+    def post(self, body: dict) -> str:
+        return self.js.post("api/v1/backtest/run", body)["backtest_id"]
+
+    def record(self, backtest_id: str) -> dict:
+        return self.js.get(f"api/v1/backtest/{backtest_id}")
+
+    async def subscriber(self):
+        client = await self.js.connect()
+        await client.send(SUB)
+        assert (await client.receive())["type"] == "subscribed"
+        return client
+
+    async def wait_unwatched(self, backtest_id: str) -> dict:
+        while (run := self.record(backtest_id))["status"] not in (
+            "completed",
+            "failed",
+            "cancelled",
+        ):
+            await asyncio.sleep(0.05)
+        return run
+
+    async def warm_up(self) -> None:
+        """A tiny sample run on every worker, so they have imported the engine."""
+        ids = [self.post(run_body({"sample": "gbm", "bars": 1000, "seed": i})) for i in range(4)]
+        for backtest_id in ids:
+            assert (await self.wait_unwatched(backtest_id))["status"] == "completed"
+
+
+async def until_terminal(client, backtest_id: str) -> tuple[dict, int, float]:
+    """(terminal event of `backtest_id`, events of it received, perf_counter at the end).
+
+    Reads every frame but decodes only the run's terminal one: the clients share the
+    server's two cores, so a full json.loads of every frame would be charged to the run.
+    """
+    count, tag = 0, f'"backtest_id":"{backtest_id}"'
+    while True:
+        frame = await asyncio.wait_for(client.connection.read_message(), 600)
+        if frame is None:
+            raise RuntimeError("the server closed the stream")
+        if tag not in frame:
+            continue
+        count += 1
+        if any(f'"type":"{t}"' in frame for t in TERMINAL):
+            message = json.loads(frame)
+            if message["type"] != "backtest_complete":
+                raise RuntimeError(f"run {backtest_id} ended with {message}")
+            return message, count, time.perf_counter()
+
+
+async def watched_run(server: Server, body: dict, clients: list) -> dict:
+    """POST `body`, every client reads the run to its end; times, events and metrics."""
+    start = time.perf_counter()
+    backtest_id = server.post(body)
+    ends = await asyncio.gather(*(until_terminal(c, backtest_id) for c in clients))
+    record = server.record(backtest_id)
+    return {
+        "id": backtest_id,
+        "client_wall": max(e[2] for e in ends) - start,
+        "events": [e[1] for e in ends],
+        "metrics": ends[0][0]["data"],
+        "server_wall": seconds_between(record["created_at"], record["finished_at"]),
+    }
+
+
+async def unwatched_run(server: Server, body: dict) -> dict:
+    backtest_id = server.post(body)
+    record = await server.wait_unwatched(backtest_id)
+    assert record["status"] == "completed", record
+    return {
+        "id": backtest_id,
+        "metrics": record["result"],
+        "server_wall": seconds_between(record["created_at"], record["finished_at"]),
+    }
+
+
+async def bench_csv(server: Server, csv: Path, bars: int, skip: set[str]) -> dict:
+    """Figures 1 and 3: the first and the second run on the CSV, vs backtesting.py."""
+    body = run_body({"path": csv.name})
+    client = await server.subscriber()
+    size = csv.stat().st_size
+    runs = []
+    for _ in range(2):
+        before = rchar(server.workers)
+        run = await watched_run(server, body, [client])
+        run["read"] = rchar(server.workers) - before
+        runs.append(run)
+    client.close()
+    first, second = runs
+    if "e2e" not in skip:
+        print(
+            f"\n[1] sma_crossover({FAST}, {SLOW}) on the {bars:,}-bar CSV through the server, "
+            "vs backtesting.py on the same CSV"
+        )
+        theirs = backtesting_csv_run(csv)
+        line(
+            "ours: POST -> backtest_complete on /ws",
+            first["client_wall"],
+            f"{first['metrics']['total_trades']} trades (run's own duration "
+            f"{first['metrics']['duration']:.3f} s)",
+        )
+        if theirs is None:
+            print("  backtesting.py not installed: no ratio (pip install backtesting)")
+        else:
+            line(
+                "backtesting.py: pandas read_csv + run",
+                theirs["total"],
+                f"{theirs['trades']} trades ({theirs['parse']:.3f} s parse)",
+            )
+            same = theirs["trades"] == first["metrics"]["total_trades"]
+            print(
+                f"  same number of trades: {same} "
+                f"(backtesting.py {theirs['trades']}, ours {first['metrics']['total_trades']})"
+            )
+            r = theirs["total"] / first["client_wall"]
+            print(
+                f"  => end to end, backtesting.py / ours through the server: {r:.1f}x "
+                f"(target >= 10x) {'ok' if r >= 10 and same else 'BELOW TARGET'}"
+            )
+    if "cache" not in skip:
+        print(f"\n[3] the same POST again: second run on the same file ({size / 2**20:.0f} MiB)")
+        for label, run in (("first run (parses the CSV)", first), ("second run", second)):
+            line(
+                f"{label}: POST -> complete",
+                run["client_wall"],
+                f"duration {run['metrics']['duration']:.3f} s, workers read "
+                f"{run['read'] / 2**20:.1f} MiB",
+            )
+        r = first["client_wall"] / second["client_wall"]
+        print(
+            f"  => first / second run: {r:.1f}x faster end to end, "
+            f"{first['metrics']['duration'] / second['metrics']['duration']:.1f}x by duration; "
+            f"bytes read {first['read'] / size:.2f} vs {second['read'] / size:.4f} of the file: "
+            f"{'not parsed again: ok' if second['read'] < 0.01 * size else 'PARSED AGAIN'}"
+        )
+    return first
+
+
+async def bench_streaming(
+    server: Server, csv: Path, bars: int, subscribers: int, repeat: int
+) -> None:
+    """Figure 2: the same per-bar run watched by `subscribers` clients vs unwatched."""
+    body = run_body({"path": csv.name}, "sma_crossover_bars")
+    print(
+        f"\n[2] streaming cost: sma_crossover_bars on the {bars:,}-bar CSV (cached), watched by "
+        f"{subscribers} /ws subscribers vs unwatched, {repeat} alternated pairs"
+    )
+    await unwatched_run(server, body)  # the worker parses (or already cached) the file
+    watched, alone = [], []
+    for _ in range(repeat):
+        alone.append(await unwatched_run(server, body))
+        clients = [await server.subscriber() for _ in range(subscribers)]
+        watched.append(await watched_run(server, body, clients))
+        for c in clients:
+            c.close()
+    events = watched[-1]["events"]
+    trades = {r["metrics"]["total_trades"] for r in watched + alone}
+    print(
+        f"  each subscriber received {min(events):,} events of the run "
+        f"(all {subscribers}: {sum(events):,} frames); trades {sorted(trades)}"
+    )
+
+    def duration(run: dict) -> float:
+        return run["metrics"]["duration"]
+
+    def server_wall(run: dict) -> float:
+        return run["server_wall"]
+
+    for get, label in ((duration, "run's duration metric"), (server_wall, "server wall time")):
+        a, w = [get(r) for r in alone], [get(r) for r in watched]
+        line(
+            f"{label}, unwatched (median)",
+            statistics.median(a),
+            "all " + " ".join(f"{x:.3f}" for x in a),
+        )
+        line(
+            f"{label}, watched (median)",
+            statistics.median(w),
+            "all " + " ".join(f"{x:.3f}" for x in w),
+        )
+        at_most(f"{label}, watched / unwatched", statistics.median(w), statistics.median(a), 1.05)
+    delivered = statistics.median(r["client_wall"] for r in watched)
+    ended = statistics.median(r["server_wall"] for r in watched)
+    line(
+        "watched: POST -> last subscriber's complete (median)",
+        delivered,
+        f"{delivered / ended:.2f}x the run's server wall time (no target)",
+    )
+
+
+async def bench_memory(tmp: Path, bars: int) -> None:
+    """Figure 4: VmHWM of a fresh worker running a `bars`-bar sample sma_crossover."""
+    print(
+        f"\n[4] peak memory of a {bars:,}-bar sample sma_crossover run in a worker "
+        "(fresh server, 1 worker)"
+    )
+    with Server(tmp, "memory", "--QuantMindExtension.workers=1") as server:
+        await server.warm_up()
+        (pid,) = server.workers
+        base = hwm_kib(pid) * 1024
+        run = await unwatched_run(server, run_body({"sample": "gbm", "bars": bars, "seed": 1}))
+        assert server.workers == [pid], "the worker was replaced during the run"
+        peak = hwm_kib(pid) * 1024
+    ohlcv = 5 * 8 * bars
+    line(
+        "run (sample generation included), duration",
+        run["metrics"]["duration"],
+        f"{run['metrics']['total_trades']} trades",
+    )
+    print(
+        f"  OHLCV arrays {ohlcv / 2**20:.0f} MiB; worker peak RSS (VmHWM) {peak / 2**20:.0f} MiB "
+        f"(after warm-up, before the run: {base / 2**20:.0f} MiB)"
+    )
+    print(
+        f"  => worker peak / OHLCV: {peak / ohlcv:.2f}x (target <= 3x) "
+        f"{'ok' if peak / ohlcv <= 3 else 'ABOVE TARGET'}; above the warmed-up worker "
+        f"{(peak - base) / ohlcv:.2f}x"
+    )
+
+
+async def bench(args: argparse.Namespace, tmp: Path) -> None:
+    skip = set(args.skip)
+    if {"e2e", "cache", "stream"} - skip:
+        with Server(tmp, "main", f"--QuantMindExtension.workers={args.workers}") as server:
+            csv = server.root / "prices.csv"
+            write_sample_csv(csv, args.bars)
+            await server.warm_up()
+            print(f"server pid {server.js.process.pid}, workers {server.workers} (warmed up)")
+            if {"e2e", "cache"} - skip:
+                await bench_csv(server, csv, args.bars, skip)
+            if "stream" not in skip:
+                await bench_streaming(server, csv, args.bars, args.subscribers, args.stream_repeat)
+    if "memory" not in skip and args.memory_bars:
+        await bench_memory(tmp, args.memory_bars)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="the issue's sizes: --bars 1000000 --memory-bars 10000000",
+    )
+    parser.add_argument("--bars", type=int, help="bars of the CSV (default 200,000)")
+    parser.add_argument(
+        "--memory-bars", type=int, help="bars of the memory run (default 1,000,000; 0 skips it)"
+    )
+    parser.add_argument("--subscribers", type=int, default=10)
+    parser.add_argument(
+        "--stream-repeat",
+        type=int,
+        default=3,
+        help="watched/unwatched pairs of figure 2 (medians are compared)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="worker processes of the server")
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["e2e", "stream", "cache", "memory"]
+    )
+    args = parser.parse_args(argv)
+    if args.bars is None:
+        args.bars = 1_000_000 if args.full else 200_000
+    if args.memory_bars is None:
+        args.memory_bars = 10_000_000 if args.full else 1_000_000
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(bench(args, Path(tmp)))
+
+
+if __name__ == "__main__":
+    main()
