@@ -76,6 +76,13 @@ class RunRecord:
             "last_seq": self.last_seq,
         }
 
+    def summary(self) -> dict[str, Any]:
+        """``to_dict`` without the chart data of the result, for listings."""
+        summary = self.to_dict()
+        if self.result and "equity_curve" in self.result:
+            summary["result"] = {k: v for k, v in self.result.items() if k != "equity_curve"}
+        return summary
+
 
 _COLUMNS = (
     "backtest_id",

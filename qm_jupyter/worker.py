@@ -85,12 +85,14 @@ def serve(jobs: Connection, events: Connection) -> None:
 def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]) -> None:
     """Run one backtest, reporting everything through the seed's logging API."""
     from .engine import BacktestCancelled, run_backtest
+    from .engine.curves import curve_points
 
     backtest_id = job["backtest_id"]
     logger, streamer = setup_backtest_logging(backtest_id, sink, max_rate=job["max_progress_rate"])
     started = time.monotonic()
+    completion = _CurveOnCompletion(streamer)
     try:
-        run_backtest(
+        result = run_backtest(
             job["data"],
             job["strategy"],
             job["params"],
@@ -98,11 +100,12 @@ def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]
             commission=job["commission"],
             periods_per_year=job["periods_per_year"],
             progress_every=job["progress_every"],
-            observer=streamer,
+            observer=completion,
             logger=logger,
             should_stop=should_stop,
             root_dir=job["root_dir"],
         )
+        completion.complete(curve_points(result.equity))
     except BacktestCancelled as cancelled:
         logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
         streamer.on_cancelled(cancelled.bars_processed)
@@ -111,6 +114,23 @@ def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]
         streamer.on_error(error)
     finally:
         teardown_backtest_logging(logger)
+
+
+class _CurveOnCompletion:
+    """Passes the engine's reports on, holding ``backtest_complete`` back until the run
+    has returned, so that the event can carry a chart-sized ``equity_curve``."""
+
+    def __init__(self, streamer):
+        self.streamer = streamer
+        self.on_start = streamer.on_start
+        self.on_progress = streamer.on_progress
+        self.metrics: dict[str, Any] | None = None
+
+    def on_complete(self, metrics: dict[str, Any]) -> None:
+        self.metrics = metrics
+
+    def complete(self, equity_curve: list[list]) -> None:
+        self.streamer.on_complete({**self.metrics, "equity_curve": equity_curve})
 
 
 def main(argv: list[str]) -> None:

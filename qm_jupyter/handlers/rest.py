@@ -63,7 +63,7 @@ class BacktestRunHandler(BacktestAPIHandler):
 
 
 class BacktestListHandler(BacktestAPIHandler):
-    """``GET /api/v1/backtest``: runs, newest first (``?limit=&offset=``)."""
+    """``GET /api/v1/backtest``: runs, newest first (``?limit=&offset=``), without curves."""
 
     @web.authenticated
     @authorized
@@ -71,7 +71,7 @@ class BacktestListHandler(BacktestAPIHandler):
         limit = _int_argument(self, "limit", 100, 1, 1000)
         offset = _int_argument(self, "offset", 0, 0, None)
         runs = self.service.store.list_runs(limit, offset)
-        self.reply({"runs": [run.to_dict() for run in runs]})
+        self.reply({"runs": [run.summary() for run in runs]})
 
 
 class BacktestHandler(BacktestAPIHandler):

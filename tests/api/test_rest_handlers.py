@@ -52,6 +52,9 @@ async def test_list_is_newest_first(api, start_run, wait_until_done):
     status, reply = await api("GET", "api", "v1", "backtest")
     assert status == 200
     assert [run["backtest_id"] for run in reply["runs"]][:2] == [second, first]
+    assert "equity_curve" not in reply["runs"][0]["result"]  # listings stay small
+    _, one = await api("GET", "api", "v1", "backtest", second)
+    assert len(one["result"]["equity_curve"]) == 300
 
 
 async def test_client_request_id_returns_the_same_run(api, start_run):

@@ -39,6 +39,10 @@ async def test_subscribe_all_sees_a_whole_run(stream, start_run):
     complete = events[-1]
     assert complete["type"] == "backtest_complete"
     assert complete["data"]["total_trades"] == progress[-1]["trades_count"]
+    curve = complete["data"]["equity_curve"]
+    assert len(curve) <= 1000
+    assert curve[0][0] == start["first_bar_time"] and curve[-1][0] == start["last_bar_time"]
+    assert curve[-1][1] == complete["data"]["final_balance"]
     for event in events:
         assert event["topic"] == "backtest" and event["timestamp"].endswith("Z")
 
