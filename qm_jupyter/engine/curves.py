@@ -13,21 +13,20 @@ import pandas as pd
 
 
 def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
-    """Indices of at most two points (min and max) per column, in order."""
+    """Indices of the first and last point and of each column's min and max, in order."""
     n = len(values)
     if n <= 2 * columns:
         return np.arange(n)
     edges = np.linspace(0, n, columns + 1).astype(int)
-    picked: list[int] = []
+    picked = {0, n - 1}
     for start, stop in pairwise(edges):
         chunk = values[start:stop]
-        lo, hi = start + int(chunk.argmin()), start + int(chunk.argmax())
-        picked.extend(sorted({lo, hi}))
-    return np.asarray(picked)
+        picked.update((start + int(chunk.argmin()), start + int(chunk.argmax())))
+    return np.asarray(sorted(picked))
 
 
-def curve_points(curve: pd.Series, columns: int = 500) -> list[list]:
-    """``[[iso_time, value], ...]`` of at most ``2 * columns`` points of ``curve``."""
+def curve_points(curve: pd.Series, columns: int = 499) -> list[list]:
+    """``[[iso_time, value], ...]``: at most ``2 * columns + 2`` points of ``curve``."""
     values = curve.to_numpy(dtype=float)
     indices = envelope_indices(values, columns)
     times = curve.index[indices]

@@ -15,25 +15,31 @@ def frame(opens, closes, freq: str = "D", start: str = "2024-01-01") -> pd.DataF
     """OHLC frame from opens and closes (high/low bracket them), daily bars by default."""
     o, c = np.asarray(opens, dtype=float), np.asarray(closes, dtype=float)
     index = pd.date_range(start, periods=len(o), freq=freq)
-    return pd.DataFrame({"open": o, "high": np.maximum(o, c) + 1, "low": np.minimum(o, c) - 1,
-                         "close": c}, index=index)
+    return pd.DataFrame(
+        {"open": o, "high": np.maximum(o, c) + 1, "low": np.minimum(o, c) - 1, "close": c},
+        index=index,
+    )
 
 
 def target_function(target):
     """A vectorized (function-form) strategy that returns a fixed target position."""
+
     def fixed_target(data):
         return np.asarray(target)
+
     return fixed_target
 
 
 def target_bars(target):
     """The per-bar twin of `target_function`."""
+
     class FixedTargetBars(Strategy):
         def next(self):
             if target[self.i] and not self.position:
                 self.buy()
             elif not target[self.i] and self.position:
                 self.close()
+
     return FixedTargetBars
 
 

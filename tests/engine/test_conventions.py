@@ -24,7 +24,8 @@ def test_signal_fills_at_next_open(form, make_frame):
     units = 10_000 / 11
     assert t["size"] == pytest.approx(units)
     assert r.equity.tolist() == pytest.approx(
-        [10_000, units * 11.5, units * 12.5, units * 13, units * 13])
+        [10_000, units * 11.5, units * 12.5, units * 13, units * 13]
+    )
     assert t["return"] == pytest.approx(13 / 11 - 1)
     assert t.pnl == pytest.approx(units * 2)
 
@@ -57,7 +58,14 @@ def test_signal_on_last_bar_is_ignored(form, make_frame):
     r = run_backtest(make_frame(OPENS, CLOSES), form([0, 0, 0, 0, 1]))
     assert r.metrics["total_trades"] == 0
     assert r.trades.empty and list(r.trades.columns) == [
-        "entry_time", "exit_time", "entry_price", "exit_price", "size", "return", "pnl"]
+        "entry_time",
+        "exit_time",
+        "entry_price",
+        "exit_price",
+        "size",
+        "return",
+        "pnl",
+    ]
 
 
 def test_all_in_compounds_across_trades(form, make_frame):
@@ -97,10 +105,18 @@ def test_explicit_periods_per_year_scales_sharpe(make_frame):
     assert weekly == pytest.approx(daily * math.sqrt(52 / 252))
 
 
-@pytest.mark.parametrize(("freq", "expected"), [
-    ("D", 252), ("B", 252), ("W", 52), ("ME", 12), ("h", 252 * 24), ("15min", 252 * 96),
-    ("QE", 365.25 / 91),
-])
+@pytest.mark.parametrize(
+    ("freq", "expected"),
+    [
+        ("D", 252),
+        ("B", 252),
+        ("W", 52),
+        ("ME", 12),
+        ("h", 252 * 24),
+        ("15min", 252 * 96),
+        ("QE", 365.25 / 91),
+    ],
+)
 def test_periods_per_year_inference(freq, expected):
     index = pd.date_range("2021-01-01", periods=400, freq=freq, tz="UTC")
     assert infer_periods_per_year(index) == pytest.approx(expected, rel=0.02)

@@ -50,9 +50,16 @@ def reference(request):
     commission = request.param
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = FractionalBacktest(GOOG, LongOnlySmaCross, cash=10_000, commission=commission,
-                                trade_on_close=False, exclusive_orders=True,
-                                finalize_trades=True, fractional_unit=1e-8)
+        bt = FractionalBacktest(
+            GOOG,
+            LongOnlySmaCross,
+            cash=10_000,
+            commission=commission,
+            trade_on_close=False,
+            exclusive_orders=True,
+            finalize_trades=True,
+            fractional_unit=1e-8,
+        )
         stats = bt.run()
     return commission, stats
 
@@ -68,8 +75,9 @@ def test_matches_backtesting_py(reference, strategy):
     assert trades.exit_time.tolist() == theirs.ExitTime.tolist()
     # (their prices went through the 1e-8 unit scaling: equal up to float rounding)
     assert trades.entry_price.to_numpy() == pytest.approx(theirs.EntryPrice, rel=1e-12)
-    assert trades.exit_price.iloc[:-1].to_numpy() == pytest.approx(theirs.ExitPrice.iloc[:-1],
-                                                                   rel=1e-12)
+    assert trades.exit_price.iloc[:-1].to_numpy() == pytest.approx(
+        theirs.ExitPrice.iloc[:-1], rel=1e-12
+    )
     assert trades.exit_price.iloc[-1] == GOOG.Close.iloc[-1]
     assert theirs.ExitPrice.iloc[-1] == pytest.approx(GOOG.Open.iloc[-1], rel=1e-12)
     assert trades.pnl.iloc[:-1].to_numpy() == pytest.approx(theirs.PnL.iloc[:-1], rel=1e-6)

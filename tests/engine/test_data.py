@@ -52,8 +52,10 @@ def test_csv_without_volume_and_extra_columns(tmp_path):
 def test_parquet_with_datetime_index_and_with_column(tmp_path):
     pytest.importorskip("pyarrow")
     idx = pd.date_range("2024-01-01", periods=3, freq="D", name="ts")
-    frame = pd.DataFrame({"Open": [1.0, 2, 3], "High": [1.0, 2, 3], "Low": [1.0, 2, 3],
-                          "Close": [1.0, 2, 3]}, index=idx)
+    frame = pd.DataFrame(
+        {"Open": [1.0, 2, 3], "High": [1.0, 2, 3], "Low": [1.0, 2, 3], "Close": [1.0, 2, 3]},
+        index=idx,
+    )
     frame.to_parquet(tmp_path / "a.parquet")
     frame.reset_index().rename(columns={"ts": "Date"}).to_parquet(tmp_path / "b.parquet")
     for name in ("a.parquet", "b.parquet"):
@@ -64,14 +66,22 @@ def test_parquet_with_datetime_index_and_with_column(tmp_path):
 
 BAD_CSVS = [
     ("time,open,high,close\n2024-01-01,1,1,1\n", "missing column(s) low"),
-    (",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-02,1,1,abc,1\n",
-     "column low has non-numeric value 'abc' at row 2"),
-    (",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-02,1,1,1,\n",
-     "column close has a missing or infinite value at row 2 (2024-01-02"),
-    (",open,high,low,close\n2024-01-02,1,1,1,1\n2024-01-01,1,1,1,1\n",
-     "unsorted timestamp at row 2 (2024-01-01"),
-    (",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-01,1,1,1,1\n",
-     "duplicate timestamp at row 2"),
+    (
+        ",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-02,1,1,abc,1\n",
+        "column low has non-numeric value 'abc' at row 2",
+    ),
+    (
+        ",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-02,1,1,1,\n",
+        "column close has a missing or infinite value at row 2 (2024-01-02",
+    ),
+    (
+        ",open,high,low,close\n2024-01-02,1,1,1,1\n2024-01-01,1,1,1,1\n",
+        "unsorted timestamp at row 2 (2024-01-01",
+    ),
+    (
+        ",open,high,low,close\n2024-01-01,1,1,1,1\n2024-01-01,1,1,1,1\n",
+        "duplicate timestamp at row 2",
+    ),
     (",open,high,low,close\n", "no rows"),
     (",open,high,low,close\nnot a date,1,1,1,1\n", "unparseable value at row 1 ('not a date')"),
     (",open,high,low,close\n2024-01-01,0,1,1,1\n", "column open must be positive"),
@@ -93,16 +103,27 @@ def test_bad_dataframes():
     with pytest.raises(DataError, match="DatetimeIndex"):
         load_prices(pd.DataFrame({"open": [1], "high": [1], "low": [1], "close": [1]}))
     with pytest.raises(DataError, match="column high has a missing"):
-        load_prices(pd.DataFrame({"open": [1, 1], "high": [1, np.nan], "low": [1, 1],
-                                  "close": [1, 1]}, index=idx))
+        load_prices(
+            pd.DataFrame(
+                {"open": [1, 1], "high": [1, np.nan], "low": [1, 1], "close": [1, 1]}, index=idx
+            )
+        )
     with pytest.raises(DataError, match="missing timestamp at row 2"):
-        load_prices(pd.DataFrame({"open": [1, 1], "high": [1, 1], "low": [1, 1], "close": [1, 1]},
-                                 index=pd.DatetimeIndex(["2024-01-01", None])))
+        load_prices(
+            pd.DataFrame(
+                {"open": [1, 1], "high": [1, 1], "low": [1, 1], "close": [1, 1]},
+                index=pd.DatetimeIndex(["2024-01-01", None]),
+            )
+        )
     with pytest.raises(DataError, match="must be a DataFrame"):
         load_prices(42)
     with pytest.raises(DataError, match="no rows"):
-        run_backtest(pd.DataFrame({"open": [], "high": [], "low": [], "close": []},
-                                  index=pd.DatetimeIndex([])), "buy_and_hold")
+        run_backtest(
+            pd.DataFrame(
+                {"open": [], "high": [], "low": [], "close": []}, index=pd.DatetimeIndex([])
+            ),
+            "buy_and_hold",
+        )
 
 
 def test_paths_must_stay_inside_root(tmp_path):
@@ -121,23 +142,26 @@ def test_paths_must_stay_inside_root(tmp_path):
         load_prices({"path": "missing.csv"}, root_dir=root)
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"sample": "brownian", "bars": 10}, "data.sample must be one of gbm"),
-    ({"sample": "gbm", "bars": 0}, "data.bars must be between 1 and"),
-    ({"sample": "gbm", "bars": 10**9}, "data.bars must be between 1 and 50000000"),
-    ({"sample": "gbm", "bars": "10"}, "data.bars must be an integer"),
-    ({"sample": "gbm"}, "data.bars must be an integer"),
-    ({"sample": "gbm", "bars": 10, "seed": -1}, "data.seed must be >= 0"),
-    ({"sample": "gbm", "bars": 10, "seed": 1.5}, "data.seed must be an integer"),
-    ({"sample": "gbm", "bars": 10, "freq": "fortnightly"}, "data.freq must be"),
-    ({"sample": "gbm", "bars": 10, "freq": "-1min"}, "data.freq must be"),
-    ({"sample": "gbm", "bars": 10, "color": "red"}, "data.color is not a field"),
-    ({"path": 3}, "data.path must be a non-empty string"),
-    ({"path": "x.txt"}, "must be a .csv or .parquet"),
-    ({"path": "x.csv", "sample": "gbm"}, "exactly one of"),
-    ({}, "exactly one of"),
-    ("data.csv", "data must be an object"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"sample": "brownian", "bars": 10}, "data.sample must be one of gbm"),
+        ({"sample": "gbm", "bars": 0}, "data.bars must be between 1 and"),
+        ({"sample": "gbm", "bars": 10**9}, "data.bars must be between 1 and 50000000"),
+        ({"sample": "gbm", "bars": "10"}, "data.bars must be an integer"),
+        ({"sample": "gbm"}, "data.bars must be an integer"),
+        ({"sample": "gbm", "bars": 10, "seed": -1}, "data.seed must be >= 0"),
+        ({"sample": "gbm", "bars": 10, "seed": 1.5}, "data.seed must be an integer"),
+        ({"sample": "gbm", "bars": 10, "freq": "fortnightly"}, "data.freq must be"),
+        ({"sample": "gbm", "bars": 10, "freq": "-1min"}, "data.freq must be"),
+        ({"sample": "gbm", "bars": 10, "color": "red"}, "data.color is not a field"),
+        ({"path": 3}, "data.path must be a non-empty string"),
+        ({"path": "x.txt"}, "must be a .csv or .parquet"),
+        ({"path": "x.csv", "sample": "gbm"}, "exactly one of"),
+        ({}, "exactly one of"),
+        ("data.csv", "data must be an object"),
+    ],
+)
 def test_validate_data_spec_errors(tmp_path, spec, message):
     with pytest.raises(DataError) as err:
         validate_data_spec(spec, tmp_path)
@@ -148,7 +172,11 @@ def test_validate_data_spec_normalizes(tmp_path):
     write(tmp_path, "d/p.csv", CSV)
     assert validate_data_spec({"path": "d/p.csv"}, tmp_path) == {"path": "d/p.csv"}
     assert validate_data_spec({"sample": "gbm", "bars": 5, "seed": 2, "freq": "1h"}, None) == {
-        "sample": "gbm", "bars": 5, "seed": 2, "freq": "1h"}
+        "sample": "gbm",
+        "bars": 5,
+        "seed": 2,
+        "freq": "1h",
+    }
     with pytest.raises(DataError, match="between 1 and 100"):
         validate_data_spec({"sample": "gbm", "bars": 101}, None, max_sample_bars=100)
     with pytest.raises(DataError, match="runs past the last timestamp"):

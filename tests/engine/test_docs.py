@@ -24,11 +24,12 @@ def test_docstring_strategy_examples_run():
     from qm_jupyter.engine import strategy
 
     text = strategy.__doc__
-    code = "\n".join(
-        line[4:] for line in text.splitlines() if line.startswith("    ")
-    )
-    namespace = {"VectorStrategy": engine.VectorStrategy, "Strategy": engine.Strategy,
-                 "Param": engine.Param}
+    code = "\n".join(line[4:] for line in text.splitlines() if line.startswith("    "))
+    namespace = {
+        "VectorStrategy": engine.VectorStrategy,
+        "Strategy": engine.Strategy,
+        "Param": engine.Param,
+    }
     exec(code, namespace)
     data = {"sample": "gbm", "bars": 3000, "seed": 1}
     vec = engine.run_backtest(data, namespace["SmaCross"])

@@ -41,15 +41,22 @@ def watched(recorder):
 @pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
 def test_event_order_progress_and_trade_logs(watched, strategy):
     rec, logger = watched
-    r = run_backtest(SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=rec, logger=logger,
-                     progress_every=100)
+    r = run_backtest(
+        SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=rec, logger=logger, progress_every=100
+    )
     kinds = [c[0] for c in rec.calls]
     assert kinds[0] == "start" and kinds[1] == "log" and kinds[-1] == "complete"
     info = rec.calls[0][1]
     assert info == {
-        "strategy": strategy, "params": {"fast": 5, "slow": 15}, "data": {**SAMPLE, "freq": "1min"},
-        "initial_balance": 10_000.0, "commission": 0.0, "total_bars": 1050,
-        "first_bar_time": "2020-01-01T00:00:00+00:00", "last_bar_time": "2020-01-01T17:29:00+00:00"}
+        "strategy": strategy,
+        "params": {"fast": 5, "slow": 15},
+        "data": {**SAMPLE, "freq": "1min"},
+        "initial_balance": 10_000.0,
+        "commission": 0.0,
+        "total_bars": 1050,
+        "first_bar_time": "2020-01-01T00:00:00+00:00",
+        "last_bar_time": "2020-01-01T17:29:00+00:00",
+    }
     progress = rec.progress()
     assert [p["bars_processed"] for p in progress] == [*range(100, 1001, 100), 1050]
     last = progress[-1]
@@ -78,8 +85,9 @@ def test_progress_every_larger_than_run(recorder):
 @pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
 def test_cancel_at_a_progress_point(recorder, strategy):
     with pytest.raises(BacktestCancelled) as err:
-        run_backtest(SAMPLE, strategy, observer=recorder,
-                     should_stop=lambda: len(recorder.progress()) == 2)
+        run_backtest(
+            SAMPLE, strategy, observer=recorder, should_stop=lambda: len(recorder.progress()) == 2
+        )
     assert err.value.bars_processed == 300
     assert [p["bars_processed"] for p in recorder.progress()] == [100, 200]
     assert recorder.calls[-1][0] == "progress"
@@ -101,8 +109,12 @@ def test_cancel_stops_a_long_run_early():
 
     stop_after = iter(range(5, -1, -1))
     with pytest.raises(BacktestCancelled) as err:
-        run_backtest({"sample": "gbm", "bars": 10**6}, Forever, progress_every=1000,
-                     should_stop=lambda: next(stop_after) == 0)
+        run_backtest(
+            {"sample": "gbm", "bars": 10**6},
+            Forever,
+            progress_every=1000,
+            should_stop=lambda: next(stop_after) == 0,
+        )
     assert err.value.bars_processed == 6000
 
 
@@ -147,16 +159,19 @@ def test_strategy_exceptions_propagate_unchanged(recorder):
     assert "complete" not in [c[0] for c in recorder.calls]
 
 
-@pytest.mark.parametrize(("kwargs", "param"), [
-    ({"initial_balance": 0}, "initial_balance"),
-    ({"initial_balance": float("inf")}, "initial_balance"),
-    ({"commission": 1.0}, "commission"),
-    ({"commission": -0.1}, "commission"),
-    ({"commission": "0.1"}, "commission"),
-    ({"periods_per_year": 0}, "periods_per_year"),
-    ({"progress_every": 0}, "progress_every"),
-    ({"progress_every": 1.5}, "progress_every"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"initial_balance": 0}, "initial_balance"),
+        ({"initial_balance": float("inf")}, "initial_balance"),
+        ({"commission": 1.0}, "commission"),
+        ({"commission": -0.1}, "commission"),
+        ({"commission": "0.1"}, "commission"),
+        ({"periods_per_year": 0}, "periods_per_year"),
+        ({"progress_every": 0}, "progress_every"),
+        ({"progress_every": 1.5}, "progress_every"),
+    ],
+)
 def test_bad_run_settings(kwargs, param):
     with pytest.raises(ParamError) as err:
         run_backtest(SAMPLE, "buy_and_hold", **kwargs)

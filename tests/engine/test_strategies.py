@@ -31,8 +31,9 @@ def test_sma_crossover_both_forms_identical(prices, params):
     vec = run_backtest(prices, "sma_crossover", params, commission=0.001)
     bars = run_backtest(prices, "sma_crossover_bars", params, commission=0.001)
     assert vec.metrics["total_trades"] > 100
-    pd.testing.assert_frame_equal(vec.trades[["entry_time", "exit_time"]],
-                                  bars.trades[["entry_time", "exit_time"]])
+    pd.testing.assert_frame_equal(
+        vec.trades[["entry_time", "exit_time"]], bars.trades[["entry_time", "exit_time"]]
+    )
     pd.testing.assert_frame_equal(vec.trades, bars.trades, rtol=1e-9)
     pd.testing.assert_series_equal(vec.equity, bars.equity, rtol=1e-9)
     for key, value in vec.metrics.items():
@@ -44,8 +45,12 @@ def test_builtins_run_and_list():
     listed = {s["name"]: s for s in list_strategies()}
     assert {"sma_crossover", "sma_crossover_bars", "buy_and_hold", "rsi_reversion"} <= set(listed)
     assert listed["sma_crossover"]["params"]["fast"] == {
-        "type": "int", "default": 10, "min": 2, "max": 10_000,
-        "description": "fast SMA window (bars)"}
+        "type": "int",
+        "default": 10,
+        "min": 2,
+        "max": 10_000,
+        "description": "fast SMA window (bars)",
+    }
     assert listed["sma_crossover"]["description"]
     data = {"sample": "gbm", "bars": 3000, "seed": 3}
     rsi = run_backtest(data, "rsi_reversion", {"period": 10, "lower": 35.0, "upper": 65})
@@ -111,20 +116,24 @@ def test_per_bar_sizing_logging_and_bar_access(make_frame, caplog):
     assert r.trades.pnl.tolist() == [2_500.0]
     assert seen == [(10, 10, 10_000), (20, 20, 10_000), (30, 30, 12_500)]
     assert ("qm_jupyter.engine.strategy", "bought half at bar 0") in [
-        (rec.name, rec.getMessage()) for rec in caplog.records]
+        (rec.name, rec.getMessage()) for rec in caplog.records
+    ]
     with pytest.raises(ValueError, match="size"):
         run_backtest(data, type("Bad", (Strategy,), {"next": lambda self: self.buy(2)}))
 
 
-@pytest.mark.parametrize(("params", "name"), [
-    ({"fast": 30, "slow": 20}, "fast"),
-    ({"fast": 1}, "fast"),
-    ({"slow": 10**9}, "slow"),
-    ({"fast": "10"}, "fast"),
-    ({"fast": True}, "fast"),
-    ({"fast": 10.0}, "fast"),
-    ({"speed": 3}, "speed"),
-])
+@pytest.mark.parametrize(
+    ("params", "name"),
+    [
+        ({"fast": 30, "slow": 20}, "fast"),
+        ({"fast": 1}, "fast"),
+        ({"slow": 10**9}, "slow"),
+        ({"fast": "10"}, "fast"),
+        ({"fast": True}, "fast"),
+        ({"fast": 10.0}, "fast"),
+        ({"speed": 3}, "speed"),
+    ],
+)
 def test_bad_params_name_the_parameter(params, name):
     with pytest.raises(ParamError) as err:
         validate_params("sma_crossover", params)
@@ -133,7 +142,10 @@ def test_bad_params_name_the_parameter(params, name):
 
 def test_param_validation_other_cases():
     assert validate_params("rsi_reversion", {"lower": 20}) == {
-        "period": 14, "lower": 20.0, "upper": 70.0}
+        "period": 14,
+        "lower": 20.0,
+        "upper": 70.0,
+    }
     with pytest.raises(ParamError) as err:
         validate_params("rsi_reversion", {"upper": float("nan")})
     assert err.value.param == "upper"
@@ -154,8 +166,10 @@ def test_param_validation_other_cases():
 
 def test_indicator_warmup_gives_no_signal():
     closes = np.linspace(100, 50, 30).tolist() + np.linspace(50, 100, 30).tolist()
-    data = pd.DataFrame({"open": closes, "high": closes, "low": closes, "close": closes},
-                        index=pd.date_range("2024-01-01", periods=60, freq="D"))
+    data = pd.DataFrame(
+        {"open": closes, "high": closes, "low": closes, "close": closes},
+        index=pd.date_range("2024-01-01", periods=60, freq="D"),
+    )
     r = run_backtest(data, "sma_crossover", {"fast": 3, "slow": 10})
     assert r.metrics["total_trades"] == 1
     assert r.trades.entry_time.iloc[0] > data.index[30]
