@@ -17,6 +17,7 @@ from .handlers.rest import (
     BacktestHandler,
     BacktestListHandler,
     BacktestRunHandler,
+    OpenAPIHandler,
     StrategiesHandler,
 )
 from .handlers.websocket import BacktestStreamHandler
@@ -127,6 +128,7 @@ class QuantMindExtension(ExtensionApp):
             [
                 (r"/api/v1/backtest/run", BacktestRunHandler),
                 (r"/api/v1/backtest/?", BacktestListHandler),
+                (r"/api/v1/backtest/openapi\.json", OpenAPIHandler),
                 (rf"{run}/cancel", BacktestCancelHandler),
                 (rf"{run}/events", BacktestEventsHandler),
                 (rf"{run}/?", BacktestHandler),

@@ -30,7 +30,6 @@ from .events import (
     TOPIC,
     EventDraft,
     dumps,
-    json_safe,
     utc_now_iso,
 )
 from .store import RunRecord, RunStore
@@ -67,7 +66,7 @@ class EventHub:
             backtest_id=backtest_id or uuid.uuid4().hex,
             status="queued",
             origin=origin,
-            request=json_safe(request),
+            request=request,
             created_at=utc_now_iso(),
             client_request_id=client_request_id,
         )
@@ -107,7 +106,6 @@ class EventHub:
                 self.log.warning("Dropped %s after the end of run %s", draft.type, backtest_id)
                 break
             seq += 1
-            data = json_safe(draft.data)
             frame = dumps(
                 {
                     "type": draft.type,
@@ -115,11 +113,11 @@ class EventHub:
                     "backtest_id": backtest_id,
                     "seq": seq,
                     "timestamp": draft.timestamp,
-                    "data": data,
+                    "data": draft.data,
                 }
             )
             frames.append((seq, frame))
-            fields.update(_run_fields(draft.type, data, draft.timestamp))
+            fields.update(_run_fields(draft.type, draft.data, draft.timestamp))
         if not frames:
             return seq
         fields["last_seq"] = seq

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..events import dumps
@@ -14,6 +17,9 @@ from ..service import BacktestService
 
 AUTH_RESOURCE = "backtests"
 MAX_EVENTS_PAGE = 10_000
+OPENAPI_DOCUMENT = Path(__file__).parent.parent / "openapi.json"
+#: SQLite integers are signed 64-bit: a larger since/offset would fail the query (a 500).
+MAX_SEQ = 2**63 - 1
 
 
 class BacktestAPIHandler(APIHandler):
@@ -69,7 +75,7 @@ class BacktestListHandler(BacktestAPIHandler):
     @authorized
     def get(self) -> None:
         limit = _int_argument(self, "limit", 100, 1, 1000)
-        offset = _int_argument(self, "offset", 0, 0, None)
+        offset = _int_argument(self, "offset", 0, 0, MAX_SEQ)
         runs = self.service.store.list_runs(limit, offset)
         self.reply({"runs": [run.summary() for run in runs]})
 
@@ -108,7 +114,7 @@ class BacktestEventsHandler(BacktestAPIHandler):
     @authorized
     def get(self, backtest_id: str) -> None:
         run = self.run_or_404(backtest_id)
-        since = _int_argument(self, "since", 0, 0, None)
+        since = _int_argument(self, "since", 0, 0, MAX_SEQ)
         limit = _int_argument(self, "limit", MAX_EVENTS_PAGE, 1, MAX_EVENTS_PAGE)
         frames = self.service.store.frames_since(backtest_id, since, limit)
         head = {
@@ -146,6 +152,26 @@ class StrategiesHandler(BacktestAPIHandler):
     @authorized
     def get(self) -> None:
         self.reply(self.service.strategies())
+
+
+class OpenAPIHandler(BacktestAPIHandler):
+    """``GET /api/v1/backtest/openapi.json``: the OpenAPI 3 document of this REST API.
+
+    The shipped document's paths are relative to ``servers[0].url``, set here to this
+    server's base_url so that clients resolve every path correctly.
+    """
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        document = json.loads(_openapi_text())
+        document["servers"] = [{"url": url_path_join(self.base_url, "/").rstrip("/") or "/"}]
+        self.reply(document)
+
+
+@cache
+def _openapi_text() -> str:
+    return OPENAPI_DOCUMENT.read_text(encoding="utf-8")
 
 
 def _int_argument(

@@ -21,7 +21,7 @@ from tornado import web, websocket
 from ..events import PROTOCOL_VERSION, TOPIC
 from ..hub import Subscriber
 from ..service import BacktestService
-from .rest import AUTH_RESOURCE
+from .rest import AUTH_RESOURCE, MAX_SEQ
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
 #: Frames written before waiting for the socket: one flush per batch, not per event.
@@ -89,13 +89,19 @@ class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
 
     async def _write_frames(self, subscriber: Subscriber) -> None:
         """The connection's one writer: hand tornado a batch, wait until it is flushed."""
-        while frames := await subscriber.next_frames(WRITE_BATCH):
-            try:
-                await asyncio.gather(*[self.write_message(frame) for frame in frames])
-            except websocket.WebSocketClosedError:
-                break
-            subscriber.wrote()
-        subscriber.close()
+        try:
+            while frames := await subscriber.next_frames(WRITE_BATCH):
+                try:
+                    await asyncio.gather(*[self.write_message(frame) for frame in frames])
+                except websocket.WebSocketClosedError:
+                    break
+                subscriber.wrote()
+        except Exception:
+            # Without this a failure here left an open socket that never answered again.
+            self.log.exception("The /ws writer failed; closing the connection")
+            self.close(1011, "internal error; resubscribe with since")
+        finally:
+            subscriber.close()
 
     def _close_slow_consumer(self, reason: str) -> None:
         self.log.warning("Closing a /ws client that stopped reading: %s", reason)
@@ -144,8 +150,10 @@ class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
             subscriber.unfollow_run(backtest_id)
             return reply
         since = request.get("since", 0)
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise ProtocolError("bad_since", f"since must be an integer >= 0, got {since!r}")
+        if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
+            raise ProtocolError(
+                "bad_since", f"since must be an integer from 0 to {MAX_SEQ}, got {since!r}"
+            )
         reply["since"] = since
         # The reply is queued before the replay: the client sees "subscribed" first.
         subscriber.send(reply)

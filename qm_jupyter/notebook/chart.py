@@ -31,17 +31,17 @@ def equity_chart_svg(
     if values.size < 2:
         return ""
     drawdown = values / np.maximum.accumulate(values) - 1.0
-    x, eq_points = _envelope(values)
-    _, dd_points = _envelope(drawdown)
+    eq_x, eq_points = _envelope(values)
+    dd_x, dd_points = _envelope(drawdown)
     plot_width = WIDTH - LEFT - RIGHT
-    xs = LEFT + x * plot_width
 
     low, high = float(values.min()), float(values.max())
     span = high - low or 1.0
     eq_y = EQUITY_TOP + (high - eq_points) / span * EQUITY_HEIGHT
     deepest = float(drawdown.min()) or -1e-12
     dd_y = DRAWDOWN_TOP + dd_points / deepest * DRAWDOWN_HEIGHT
-    area = [(LEFT, DRAWDOWN_TOP), *zip(xs, dd_y, strict=True), (LEFT + plot_width, DRAWDOWN_TOP)]
+    dd_xs = LEFT + dd_x * plot_width
+    area = [(LEFT, DRAWDOWN_TOP), *zip(dd_xs, dd_y, strict=True), (LEFT + plot_width, DRAWDOWN_TOP)]
 
     return "".join(
         [
@@ -51,7 +51,7 @@ def equity_chart_svg(
             _frame(EQUITY_TOP, EQUITY_HEIGHT, f"{high:,.2f}", f"{low:,.2f}", "equity"),
             _frame(DRAWDOWN_TOP, DRAWDOWN_HEIGHT, "0%", f"{deepest:.1%}", "drawdown"),
             f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.3" '
-            f'points="{_points(zip(xs, eq_y, strict=True))}"/>',
+            f'points="{_points(zip(LEFT + eq_x * plot_width, eq_y, strict=True))}"/>',
             f'<polygon fill="#d62728" fill-opacity="0.35" stroke="#d62728" stroke-width="0.8" '
             f'points="{_points(area)}"/>',
             f'<text x="{LEFT}" y="{BOTTOM_LABELS}" fill="#555">{escape(first_label)}</text>',

@@ -71,7 +71,12 @@ class BacktestRun:
         """Show the final state, then resolve from it (the result if it completed)."""
         if self._future.done():
             return
-        self.widget.finish(None if result is None else result.equity)
+        try:
+            self.widget.finish(None if result is None else result.equity)
+        finally:
+            self._resolve(result)
+
+    def _resolve(self, result: BacktestResult | None) -> None:
         view = self.widget.view
         if view.status == "completed":
             self._future.set_result(result or result_from_view(view))

@@ -26,7 +26,7 @@ EVENT_TYPES = {
     "backtest_cancelled",
 }
 FUZZ = settings(
-    max_examples=150,
+    max_examples=300,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     derandomize=False,
@@ -162,6 +162,7 @@ def test_fuzzed_frames_get_errors_or_a_proper_close(
     @given(frame=frames([finished_run, finished_run.upper()]))
     def check(frame: str | bytes) -> None:
         client = fuzz_client_box["client"]
+        size = len(frame if isinstance(frame, bytes) else frame.encode("utf-8", "surrogatepass"))
         try:
             client.send(frame)
             client.ping()
@@ -169,7 +170,13 @@ def test_fuzzed_frames_get_errors_or_a_proper_close(
             closes.append(closed.code)
             assert closed.code in PROPER_CLOSE_CODES, (closed.code, closed.reason, frame[:200])
             if closed.code == 1009:
-                assert len(frame) > MAX_FRAME
+                assert size > MAX_FRAME
+            fuzz_client_box["client"] = Client(server)
+        except (OSError, websocket.WebSocketConnectionClosedException) as dropped:
+            # tornado aborts the stream right after its 1009 close frame, so a client still
+            # writing an oversized frame may see a reset instead of the frame.
+            assert size > MAX_FRAME, (dropped, frame[:200])
+            closes.append(1009)
             fuzz_client_box["client"] = Client(server)
 
     check()

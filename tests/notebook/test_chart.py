@@ -29,3 +29,10 @@ def test_long_curves_are_reduced_but_keep_their_extremes():
 
 def test_too_short_a_curve_draws_nothing():
     assert equity_chart_svg([100.0]) == ""
+
+
+def test_a_long_random_walk_is_drawn():
+    rng = np.random.default_rng(0)
+    equity = 10_000 * np.exp(np.cumsum(rng.normal(0, 0.001, 50_000)))
+    root = ET.fromstring(equity_chart_svg(equity))
+    assert root.tag.endswith("svg")

@@ -63,12 +63,15 @@ async def get_json(jp_fetch, *parts, **params):
     return json.loads(reply.body)
 
 
-async def test_a_kernel_finds_the_server_from_what_the_extension_exported(server, jp_serverapp):
+async def test_a_kernel_finds_the_server_from_what_the_extension_exported(
+    server, jp_serverapp, jp_root_dir
+):
     await jp_serverapp.extension_manager.start_all_extensions()  # as a real server's start does
     assert os.environ[ENV_URL] == server.url and os.environ[ENV_TOKEN] == server.token
     found = await asyncio.to_thread(qm.connect)  # looks again: environment, runtime files
-    assert found == server
-    assert kernel_sink().server == server
+    assert (found.url, found.token) == (server.url, server.token)
+    assert found.root_dir == str(jp_root_dir)  # from the server's runtime file
+    assert kernel_sink().server == found
 
 
 async def test_an_explicit_connect_with_a_bad_token_is_refused(server):
