@@ -51,9 +51,9 @@ class RunRequest:
 
 
 def _number(body: dict[str, Any], name: str, default: float | None) -> float | None:
-    value = body.get(name, default)
-    if value is None:
-        return None
+    value = body.get(name)
+    if value is None:  # absent or null: the default (a null used to reach a comparison: a 500)
+        return default
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise RequestError(f"{name} must be a finite number, got {value!r}", name)
     return float(value)

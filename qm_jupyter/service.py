@@ -169,7 +169,7 @@ def _draft(index: int, event: Any) -> EventDraft:
     if not isinstance(event, dict):
         raise RequestError(f"{where} must be an object", where)
     event_type = event.get("type")
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:  # {} is unhashable
         raise RequestError(
             f"{where}.type must be one of {', '.join(sorted(EVENT_TYPES))}, got {event_type!r}",
             f"{where}.type",

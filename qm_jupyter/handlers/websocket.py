@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import struct
 from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web, websocket
+from tornado.iostream import StreamClosedError
 
 from ..events import PROTOCOL_VERSION, TOPIC
 from ..hub import Subscriber
@@ -24,7 +26,7 @@ from ..service import BacktestService
 from .rest import AUTH_RESOURCE, MAX_SEQ
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
-#: Frames written before waiting for the socket: one flush per batch, not per event.
+#: Frames written at once before waiting for the socket: one write per batch, not per event.
 WRITE_BATCH = 256
 
 
@@ -88,20 +90,23 @@ class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
         self._writer = asyncio.ensure_future(self._write_frames(self.subscriber))
 
     async def _write_frames(self, subscriber: Subscriber) -> None:
-        """The connection's one writer: hand tornado a batch, wait until it is flushed."""
-        try:
-            while frames := await subscriber.next_frames(WRITE_BATCH):
-                try:
-                    await asyncio.gather(*[self.write_message(frame) for frame in frames])
-                except websocket.WebSocketClosedError:
-                    break
-                subscriber.wrote()
-        except Exception:
-            # Without this a failure here left an open socket that never answered again.
-            self.log.exception("The /ws writer failed; closing the connection")
-            self.close(1011, "internal error; resubscribe with since")
-        finally:
-            subscriber.close()
+        """The connection's one writer: a batch of frames in one write, then wait for it.
+
+        ``write_message`` costs a task and a send() per message, which dominated the
+        server's time on busy runs; the frames are built here instead (the same bytes
+        tornado would send: text frames, unmasked, no compression - this handler never
+        negotiates any) and handed to the connection's stream in one write.
+        """
+        while frames := await subscriber.next_frames(WRITE_BATCH):
+            connection = self.ws_connection
+            if connection is None or connection.is_closing():
+                break
+            try:
+                await connection.stream.write(text_frames(frames))
+            except StreamClosedError:
+                break
+            subscriber.wrote()
+        subscriber.close()
 
     def _close_slow_consumer(self, reason: str) -> None:
         self.log.warning("Closing a /ws client that stopped reading: %s", reason)
@@ -163,6 +168,22 @@ class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
     def on_close(self) -> None:
         if self.subscriber is not None:
             self.subscriber.close()
+
+
+def text_frames(messages: list[str]) -> bytes:
+    """RFC 6455 text frames (final, unmasked: server to client), one per message."""
+    parts = []
+    for message in messages:
+        payload = message.encode()
+        size = len(payload)
+        if size < 126:
+            parts.append(bytes((0x81, size)))
+        elif size <= 0xFFFF:
+            parts.append(struct.pack("!BBH", 0x81, 126, size))
+        else:
+            parts.append(struct.pack("!BBQ", 0x81, 127, size))
+        parts.append(payload)
+    return b"".join(parts)
 
 
 def _decode(message: str | bytes) -> dict[str, Any]:

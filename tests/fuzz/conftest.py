@@ -6,8 +6,14 @@ jupyter_server already depends on, and urllib) against a module-scoped server su
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from server_process import JupyterServer
+
+# The fault tests' helpers (call, RawStream...) are shared: tests/faults is put on sys.path.
+sys.path.insert(0, str(Path(__file__).parent.parent / "faults"))
 
 SMALL_RUN = {
     "strategy": "sma_crossover",
