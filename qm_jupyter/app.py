@@ -10,6 +10,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default, validate
 
+from .discovery import ENV_TOKEN, ENV_URL
 from .handlers.ide import IDEHandler
 from .handlers.rest import (
     BacktestCancelHandler,
@@ -26,9 +27,6 @@ from .sinks import HubSink, set_default_sink
 
 _RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
 IDE_BUILD_DIR = Path(__file__).parent / "static" / "ide"
-#: Environment variables through which kernels of this server find it.
-ENV_URL = "QM_JUPYTER_URL"
-ENV_TOKEN = "QM_JUPYTER_TOKEN"
 
 
 class QuantMindExtension(ExtensionApp):

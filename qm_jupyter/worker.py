@@ -20,12 +20,15 @@ import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .events import EventDraft
-from .sinks import BatchingSink, set_default_sink
+from .sinks import BatchingSink, EventSink, set_default_sink
 from .strategy_catalog import StrategyCatalog
 from .ws_logger import setup_backtest_logging, teardown_backtest_logging
+
+if TYPE_CHECKING:
+    from .engine import BacktestResult
 
 
 class PipeSink(BatchingSink):
@@ -82,8 +85,14 @@ def serve(jobs: Connection, events: Connection) -> None:
         sink.close()
 
 
-def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]) -> None:
-    """Run one backtest, reporting everything through the seed's logging API."""
+def run_job(
+    job: dict[str, Any], sink: EventSink, should_stop: Callable[[], bool]
+) -> BacktestResult | None:
+    """Run one backtest, reporting everything through the seed's logging API.
+
+    Used by the workers and by notebook kernels alike. Returns the result, or None when
+    the run failed or was cancelled (which its terminal event says).
+    """
     from .engine import BacktestCancelled, run_backtest
     from .engine.curves import curve_points
 
@@ -106,6 +115,7 @@ def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]
             root_dir=job["root_dir"],
         )
         completion.complete(curve_points(result.equity))
+        return result
     except BacktestCancelled as cancelled:
         logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
         streamer.on_cancelled(cancelled.bars_processed)
@@ -114,6 +124,7 @@ def run_job(job: dict[str, Any], sink: PipeSink, should_stop: Callable[[], bool]
         streamer.on_error(error)
     finally:
         teardown_backtest_logging(logger)
+    return None
 
 
 class _CurveOnCompletion:

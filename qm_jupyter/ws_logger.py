@@ -34,6 +34,8 @@ from .events import (
 from .sinks import EventSink, default_sink
 
 LOGGER_PREFIX = "qm_jupyter.backtest"
+#: At most this many ``backtest_progress`` events a second per run, unless told otherwise.
+DEFAULT_PROGRESS_RATE = 20.0
 
 
 class WebSocketLogHandler(logging.Handler):
@@ -74,7 +76,13 @@ class BacktestProgressStreamer:
     further call is ignored, so a run ends exactly once.
     """
 
-    def __init__(self, backtest_id: str, sink: EventSink | None = None, *, max_rate: float = 20.0):
+    def __init__(
+        self,
+        backtest_id: str,
+        sink: EventSink | None = None,
+        *,
+        max_rate: float = DEFAULT_PROGRESS_RATE,
+    ):
         self.backtest_id = backtest_id
         self.sink = sink or default_sink()
         self.min_interval = 1.0 / max_rate if max_rate > 0 else 0.0
@@ -195,7 +203,7 @@ def setup_backtest_logging(
     sink: EventSink | None = None,
     *,
     level: int = logging.INFO,
-    max_rate: float = 20.0,
+    max_rate: float = DEFAULT_PROGRESS_RATE,
 ) -> tuple[logging.Logger, BacktestProgressStreamer]:
     """A logger and a progress streamer whose output goes to run ``backtest_id``'s stream.
 

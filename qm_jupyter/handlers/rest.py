@@ -8,6 +8,7 @@ from pathlib import Path
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
+from jupyter_server.log import _scrub_uri
 from jupyter_server.utils import url_path_join
 from tornado import web
 
@@ -22,7 +23,18 @@ OPENAPI_DOCUMENT = Path(__file__).parent.parent / "openapi.json"
 MAX_SEQ = 2**63 - 1
 
 
-class BacktestAPIHandler(APIHandler):
+class ScrubbedRequestSummary:
+    """Keep ``?token=`` out of tornado's HTTPError log lines ("404 GET /...?token=...").
+
+    Jupyter scrubs its access log, but tornado's ``log_exception`` writes the raw URI.
+    """
+
+    def _request_summary(self) -> str:
+        request = self.request
+        return f"{request.method} {_scrub_uri(request.uri)} ({request.remote_ip})"
+
+
+class BacktestAPIHandler(ScrubbedRequestSummary, APIHandler):
     """Base of the REST handlers: JSON replies with a ``message`` on every error."""
 
     auth_resource = AUTH_RESOURCE

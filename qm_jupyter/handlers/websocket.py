@@ -23,7 +23,7 @@ from tornado.iostream import StreamClosedError
 from ..events import PROTOCOL_VERSION, TOPIC
 from ..hub import Subscriber
 from ..service import BacktestService
-from .rest import AUTH_RESOURCE, MAX_SEQ
+from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
 #: Frames written at once before waiting for the socket: one write per batch, not per event.
@@ -38,7 +38,7 @@ class ProtocolError(ValueError):
         self.code = code
 
 
-class BacktestStreamHandler(JupyterHandler, websocket.WebSocketHandler):
+class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.WebSocketHandler):
     """The ``/ws`` endpoint: subscribe to all runs or to one run from a sequence number."""
 
     auth_resource = AUTH_RESOURCE

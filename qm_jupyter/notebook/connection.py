@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from ..app import ENV_TOKEN, ENV_URL
+from ..discovery import ENV_TOKEN, ENV_URL
 from ..events import dumps
 
 PROBE_PATH = "api/v1/strategies"

@@ -14,9 +14,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import BacktestCancelled, run_backtest, validate_data_spec, validate_params
+from ..engine import validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
-from ..ws_logger import setup_backtest_logging, teardown_backtest_logging
+from ..worker import run_job
+from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .kernel_sink import KernelSink
 from .run import BacktestRun
 from .settings import RunSettings, describe_source
@@ -73,28 +74,17 @@ def _execute(
     stop: threading.Event,
 ) -> None:
     backtest_id = run.backtest_id
-    logger, streamer = setup_backtest_logging(backtest_id, sink)
-    result = None
-    try:
-        result = run_backtest(
-            data,
-            strategy,
-            params,
-            initial_balance=settings.initial_balance,
-            commission=settings.commission,
-            periods_per_year=settings.periods_per_year,
-            progress_every=settings.progress_every,
-            observer=streamer,
-            logger=logger,
-            should_stop=lambda: stop.is_set() or sink.cancel_requested(backtest_id),
-            root_dir=root_dir,
-        )
-    except BacktestCancelled as cancelled:
-        logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
-        streamer.on_cancelled(cancelled.bars_processed)
-    except Exception as error:
-        logger.error("Backtest failed: %s", error)
-        streamer.on_error(error)
-    finally:
-        teardown_backtest_logging(logger)
+    job = {
+        "backtest_id": backtest_id,
+        "strategy": strategy,
+        "params": params,
+        "data": data,
+        "initial_balance": settings.initial_balance,
+        "commission": settings.commission,
+        "periods_per_year": settings.periods_per_year,
+        "progress_every": settings.progress_every,
+        "max_progress_rate": DEFAULT_PROGRESS_RATE,
+        "root_dir": root_dir,
+    }
+    result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))
     run._finish(result)

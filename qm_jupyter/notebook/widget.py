@@ -185,7 +185,7 @@ class BacktestWidget(widgets.VBox):
         )
         return (
             '<div style="display:flex;flex-direction:column-reverse;max-height:200px;'
-            "overflow-y:auto;font-family:monospace;font-size:12px;white-space:pre-wrap;"
+            "overflow-y:auto;font-family:monospace;font-size:12px;line-height:1.35;white-space:pre-wrap;"
             f'border:1px solid #eee;padding:2px 4px">{rows}{note}</div>'
         )
 

@@ -187,3 +187,10 @@ def call(
     except ValueError:
         decoded = None
     return status, decoded, text
+
+
+SMALL_RUN = {
+    "strategy": "sma_crossover",
+    "params": {"fast": 5, "slow": 20},
+    "data": {"sample": "gbm", "bars": 3_000, "seed": 3, "freq": "1min"},
+}

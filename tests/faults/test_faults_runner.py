@@ -105,7 +105,9 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_is_replaced(serve):
 async def test_a_strategy_that_exits_its_process_fails_the_run(serve):
     server = serve("--QuantMindExtension.workers=1", strategies=BAD_STRATEGIES)
     pids = worker_pids(server.process.pid)
-    run = server.post("api/v1/backtest/run", {**SMALL_RUN, "strategy": "exits_the_process", "params": {}})
+    run = server.post(
+        "api/v1/backtest/run", {**SMALL_RUN, "strategy": "exits_the_process", "params": {}}
+    )
     client = await _follow(server, run["backtest_id"])
     events = await client.events_until_terminal()
     assert events[-1]["type"] == "backtest_error"
@@ -122,7 +124,9 @@ async def test_a_strategy_that_spins_forever_is_cancelled(serve):
         strategies=BAD_STRATEGIES,
     )
     pids = worker_pids(server.process.pid)
-    run = server.post("api/v1/backtest/run", {**SMALL_RUN, "strategy": "spins_forever", "params": {}})
+    run = server.post(
+        "api/v1/backtest/run", {**SMALL_RUN, "strategy": "spins_forever", "params": {}}
+    )
     client = await _follow(server, run["backtest_id"])
     assert (await _until(client, "backtest_start"))[-1]["type"] == "backtest_start"
     # A run waiting behind the stuck one must get its turn after the cancel.

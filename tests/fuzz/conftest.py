@@ -15,12 +15,6 @@ from server_process import JupyterServer
 # The fault tests' helpers (call, RawStream...) are shared: tests/faults is put on sys.path.
 sys.path.insert(0, str(Path(__file__).parent.parent / "faults"))
 
-SMALL_RUN = {
-    "strategy": "sma_crossover",
-    "params": {"fast": 5, "slow": 20},
-    "data": {"sample": "gbm", "bars": 3_000, "seed": 3, "freq": "1min"},
-}
-
 
 @pytest.fixture(scope="module")
 def server_flags() -> tuple[str, ...]:

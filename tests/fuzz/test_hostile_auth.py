@@ -11,8 +11,7 @@ import urllib.request
 
 import pytest
 import websocket
-from conftest import SMALL_RUN
-from qm_servers import call
+from qm_servers import SMALL_RUN, call
 
 RUN_ID = "0123456789abcdef"
 ROUTES = [

@@ -26,7 +26,7 @@ import pytest
 from server_process import JupyterServer
 from tornado.websocket import websocket_connect
 
-from qm_jupyter.app import ENV_TOKEN, ENV_URL
+from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import pytest
 from nb_helpers import SAMPLE
 
 import qm_jupyter as qm
-from qm_jupyter.app import ENV_TOKEN, ENV_URL
+from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
 from qm_jupyter.engine import BacktestCancelled, Strategy
 from qm_jupyter.engine import run_backtest as engine_run
 from qm_jupyter.events import Event

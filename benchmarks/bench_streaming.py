@@ -1,0 +1,377 @@
+"""Streaming benchmarks: qm_jupyter's /ws against a bare Tornado broadcaster, measured in one run.
+
+    python benchmarks/bench_streaming.py                  # quick: 100 clients, ~20k-event runs
+    python benchmarks/bench_streaming.py --bars 400000 --clients 100 --idle 1000 --log-lines 100000
+
+Three processes per measurement: the server (a real ``jupyter server`` with the extension, or a
+bare Tornado app), and the clients (one asyncio process holding every connection).
+
+1. Fan-out: events/s delivered to N subscribers of one busy run (sma_crossover 2/3 logs a line
+   per trade) vs the bare Tornado handler broadcasting the same JSON frames to N clients
+   (``write_message`` to every client, no awaiting: the naive fastest broadcaster).
+   Target: ratio >= 0.7.
+2. Latency from emission (the event's ``timestamp``, stamped in the worker; the bare server
+   stamps at send) to arrival, p50/p99, N subscribers, 4 concurrent runs vs the bare server
+   sending the same number of frames at the same rate. Target: p99 ratio <= 5.
+3. Memory: M idle connections + 10 subscribers that never read during a run that logs L lines:
+   server peak RSS (VmHWM of server + workers is reported separately), the run's duration vs
+   the same run with nobody watching, and whether 10 reading subscribers kept up (got all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+TERMINAL = ("backtest_complete", "backtest_error", "backtest_cancelled")
+
+
+def _iso_to_epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+# -- the client process ------------------------------------------------------------------------
+
+
+async def _client_main(url: str, count: int, runs: int, idle: int, stalled: int) -> None:
+    """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs."""
+    from tornado.websocket import websocket_connect
+
+    readers = [await websocket_connect(url, max_message_size=1 << 26) for _ in range(count)]
+    extra = [await websocket_connect(url) for _ in range(idle)]
+    raw = [_raw_stalled(url) for _ in range(stalled)]
+    for conn in readers:
+        await conn.read_message()  # connected (the bare server sends one too)
+        conn.write_message(json.dumps({"type": "subscribe", "topic": "backtest"}))
+        await conn.read_message()
+    print(json.dumps({"ready": True}), flush=True)
+
+    async def read(conn, keep_latency: bool):
+        got, ended, first, last, lat = 0, 0, None, None, []
+        while ended < runs:
+            frame = await conn.read_message()
+            if frame is None:
+                break
+            now = time.time()
+            first = first or now
+            last = now
+            got += 1
+            if keep_latency or '"type":"backtest_' in frame[:40]:
+                event = json.loads(frame)
+                if keep_latency:
+                    lat.append(now - _iso_to_epoch(event["timestamp"]))
+                if event["type"] in TERMINAL:
+                    ended += 1
+        return got, first, last, lat
+
+    results = await asyncio.gather(*(read(c, i < 10) for i, c in enumerate(readers)))
+    latencies = sorted(x for r in results for x in r[3])
+    print(
+        json.dumps(
+            {
+                "events": sum(r[0] for r in results),
+                "per_client": [r[0] for r in results],
+                "first": min(r[1] for r in results if r[1]),
+                "last": max(r[2] for r in results if r[2]),
+                "latency_ms": [x * 1000 for x in latencies],
+            }
+        ),
+        flush=True,
+    )
+    for conn in extra:
+        conn.close()
+    for sock in raw:
+        sock.close()
+
+
+def _raw_stalled(url: str) -> socket.socket:
+    """A subscriber that subscribes to everything and then never reads (tiny receive buffer)."""
+    import base64
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((parts.hostname, parts.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    payload = json.dumps({"type": "subscribe", "topic": "backtest"}).encode()
+    mask = os.urandom(4)
+    sock.sendall(
+        bytes([0x81, 0x80 | len(payload)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    )
+    return sock
+
+
+# -- the bare Tornado server process -------------------------------------------------------------
+
+
+def _bare_main(port: int, frames_path: str) -> None:
+    import tornado.web
+    import tornado.websocket
+
+    from qm_jupyter.events import utc_now_iso
+
+    frames = Path(frames_path).read_text().splitlines()
+    clients: set = set()
+
+    class Socket(tornado.websocket.WebSocketHandler):
+        def open(self):
+            clients.add(self)
+            self.write_message('{"type":"connected","protocol":1}')
+
+        def on_message(self, message):
+            self.write_message('{"type":"subscribed","topic":"backtest"}')
+
+        def on_close(self):
+            clients.discard(self)
+
+    class Go(tornado.web.RequestHandler):
+        async def post(self):
+            rate = float(self.get_argument("rate", "0"))
+            repeat = int(self.get_argument("repeat", "1"))
+            self.finish("ok")
+            start = time.monotonic()
+            sent = 0
+            for _ in range(repeat):
+                for frame in frames:
+                    if rate:  # stamp at send; pace to the measured rate of the real runs
+                        event = json.loads(frame)
+                        event["timestamp"] = utc_now_iso()
+                        frame = json.dumps(event, separators=(",", ":"))
+                        delay = start + sent / rate - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    for client in list(clients):
+                        try:
+                            client.write_message(frame)
+                        except tornado.websocket.WebSocketClosedError:
+                            clients.discard(client)
+                    sent += 1
+                    if not rate and sent % 50 == 0:
+                        await asyncio.sleep(0)
+
+    async def main():
+        app = tornado.web.Application(
+            [(r"/ws", Socket), (r"/go", Go)], websocket_max_message_size=1 << 20
+        )
+        app.listen(port, "127.0.0.1")
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# -- orchestration ---------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_clients(url: str, count: int, runs: int, idle: int = 0, stalled: int = 0):
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--client", url, str(count), str(runs), str(idle), str(stalled)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert json.loads(process.stdout.readline())["ready"]
+    return process
+
+
+def _finish_clients(process) -> dict:
+    result = json.loads(process.stdout.readline())
+    process.wait()
+    return result
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def _run_body(bars: int, seed: int) -> dict:
+    return {
+        "strategy": "sma_crossover",
+        "params": {"fast": 2, "slow": 3},
+        "data": {"sample": "gbm", "bars": bars, "seed": seed, "freq": "1min"},
+    }
+
+
+def _vm_hwm(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _wait_done(server, backtest_id: str) -> dict:
+    while True:
+        run = server.get(f"api/v1/backtest/{backtest_id}")
+        if run["status"] in ("completed", "failed", "cancelled"):
+            return run
+        time.sleep(0.05)
+
+
+def _all_frames(server, backtest_id: str) -> list[str]:
+    frames, since = [], 0
+    while True:
+        page = server.get(f"api/v1/backtest/{backtest_id}/events?since={since}")
+        frames += [json.dumps(e, separators=(",", ":")) for e in page["events"]]
+        since += len(page["events"])
+        if not page["has_more"]:
+            return frames
+
+
+def _run_seconds(run: dict) -> float:
+    return _iso_to_epoch(run["finished_at"]) - _iso_to_epoch(run["started_at"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bars", type=int, default=100_000, help="bars of the busy run")
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--idle", type=int, default=200, help="idle connections (memory test)")
+    parser.add_argument("--log-lines", type=int, default=20_000, help="lines logged (memory test)")
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    from server_process import JupyterServer
+
+    tmp = Path(tempfile.mkdtemp(prefix="qm-bench-"))
+    (tmp / "root").mkdir()
+    server = JupyterServer(
+        tmp / "root",
+        tmp / "runs.sqlite",
+        tmp / "server.log",
+        f"--QuantMindExtension.workers={args.workers}",
+        "--QuantMindExtension.ws_ping_interval=0",
+        "--QuantMindExtension.slow_client_timeout=5",
+    )
+    server.start()
+    qm_url = server.url.replace("http", "ws", 1) + f"ws?token={server.token}"
+    bare_port = _free_port()
+    frames_path = tmp / "frames.jsonl"
+    bare = None
+    try:
+        # Warm up the workers (imports, numpy) and record one run's frames for the bare server.
+        warm = server.post("api/v1/backtest/run", _run_body(args.bars, 1))["backtest_id"]
+        _wait_done(server, warm)
+        frames = _all_frames(server, warm)
+        frames_path.write_text("\n".join(frames) + "\n")
+        bare = subprocess.Popen(
+            [sys.executable, __file__, "--bare", str(bare_port), str(frames_path)]
+        )
+        time.sleep(1.5)
+        bare_url = f"ws://127.0.0.1:{bare_port}/ws"
+        print(f"busy run: {len(frames)} events; {args.clients} subscribers")
+
+        # 1. Fan-out.
+        clients = _start_clients(qm_url, args.clients, 1)
+        server.post("api/v1/backtest/run", _run_body(args.bars, 1))
+        ours = _finish_clients(clients)
+        clients = _start_clients(bare_url, args.clients, 1)
+        _post(bare_port, "rate=0")
+        theirs = _finish_clients(clients)
+        ours_rate = ours["events"] / (ours["last"] - ours["first"])
+        bare_rate = theirs["events"] / (theirs["last"] - theirs["first"])
+        complete = all(n == len(frames) for n in ours["per_client"])
+        print(
+            f"1. fan-out: qm_jupyter {ours_rate:,.0f} events/s, bare tornado {bare_rate:,.0f} "
+            f"events/s, ratio {ours_rate / bare_rate:.2f} (target >= 0.7); every client got every "
+            f"event: {complete}"
+        )
+
+        # 2. Latency, 4 concurrent runs.
+        clients = _start_clients(qm_url, args.clients, 4)
+        started = time.time()
+        for n in range(4):
+            server.post("api/v1/backtest/run", _run_body(args.bars, 10 + n))
+        ours = _finish_clients(clients)
+        elapsed = ours["last"] - started
+        total = ours["events"] / args.clients
+        clients = _start_clients(bare_url, args.clients, 4)
+        _post(bare_port, f"rate={total / elapsed:.1f}&repeat=4")
+        theirs = _finish_clients(clients)
+        o50, o99 = _percentile(ours["latency_ms"], 0.5), _percentile(ours["latency_ms"], 0.99)
+        b50, b99 = _percentile(theirs["latency_ms"], 0.5), _percentile(theirs["latency_ms"], 0.99)
+        print(
+            f"2. latency emit->arrival, 4 runs, {args.clients} subscribers, {total / elapsed:,.0f} "
+            f"events/s: qm_jupyter p50 {o50:.1f} ms p99 {o99:.1f} ms; "
+            f"bare tornado p50 {b50:.1f} ms "
+            f"p99 {b99:.1f} ms; p99 ratio {o99 / max(b99, 1.0):.2f} (target <= 5; timestamps have "
+            "1 ms resolution, ratio floors bare p99 at 1 ms)"
+        )
+
+        # 3. Memory: idle connections + stalled subscribers during a run that logs many lines.
+        lines_bars = int(args.log_lines * 5.45)  # sma 2/3 closes a trade every ~5.45 bars
+        alone = server.post("api/v1/backtest/run", _run_body(lines_bars, 3))["backtest_id"]
+        alone_seconds = _run_seconds(_wait_done(server, alone))
+        rss_before = _rss(server.process.pid)
+        clients = _start_clients(qm_url, 10, 1, idle=args.idle, stalled=10)
+        watched = server.post("api/v1/backtest/run", _run_body(lines_bars, 3))["backtest_id"]
+        readers = _finish_clients(clients)
+        run = _wait_done(server, watched)
+        logged = sum(1 for f in _all_frames(server, watched) if '"log_entry"' in f)
+        print(
+            f"3. memory: {args.idle} idle + 10 stalled + 10 reading clients, "
+            f"run logging {logged:,} "
+            f"lines: server RSS {rss_before / 2**20:.0f} MiB before, peak (VmHWM) "
+            f"{_vm_hwm(server.process.pid) / 2**20:.0f} MiB; run took {_run_seconds(run):.2f}s vs "
+            f"{alone_seconds:.2f}s unwatched "
+            f"(ratio {_run_seconds(run) / alone_seconds:.2f}); readers "
+            f"got every event: {all(n == run['last_seq'] for n in readers['per_client'])}; stalled "
+            f"clients cut off: {server.log_path.read_text().count('stopped reading')}"
+        )
+    finally:
+        if bare is not None:
+            bare.kill()
+            bare.wait()
+        server.stop()
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _post(port: int, query: str) -> None:
+    import urllib.request
+
+    urllib.request.urlopen(
+        urllib.request.Request(f"http://127.0.0.1:{port}/go?{query}", data=b"")
+    ).read()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--client":
+        url, count, runs, idle, stalled = sys.argv[2], *map(int, sys.argv[3:7])
+        asyncio.run(_client_main(url, count, runs, idle, stalled))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--bare":
+        _bare_main(int(sys.argv[2]), sys.argv[3])
+    else:
+        main()
