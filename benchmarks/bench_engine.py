@@ -46,16 +46,22 @@ def bench_backtesting(csv: Path, frame: pd.DataFrame, repeat: int) -> None:
         engine_data._CACHE.clear()
         return run_backtest(csv, "sma_crossover", {"fast": FAST, "slow": SLOW})
 
-    line("backtesting.py: read CSV + run", bt_total, f"({bt_parse:.3f} s parse), "
-         f"{theirs['trades']} trades")
+    line(
+        "backtesting.py: read CSV + run",
+        bt_total,
+        f"({bt_parse:.3f} s parse), {theirs['trades']} trades",
+    )
     t_e2e, r = timed(ours_csv, repeat)
-    line("ours vectorized: CSV (parse, no cache) + run", t_e2e,
-         f"{r.metrics['total_trades']} trades")
-    t_vec, r_vec = timed(lambda: run_backtest(frame, "sma_crossover", {"fast": FAST,
-                                                                       "slow": SLOW}), repeat)
+    line(
+        "ours vectorized: CSV (parse, no cache) + run", t_e2e, f"{r.metrics['total_trades']} trades"
+    )
+    t_vec, r_vec = timed(
+        lambda: run_backtest(frame, "sma_crossover", {"fast": FAST, "slow": SLOW}), repeat
+    )
     line("ours vectorized: run on a loaded frame", t_vec, f"{r_vec.metrics['total_trades']} trades")
-    t_bar, r_bar = timed(lambda: run_backtest(frame, "sma_crossover_bars", {"fast": FAST,
-                                                                            "slow": SLOW}), 1)
+    t_bar, r_bar = timed(
+        lambda: run_backtest(frame, "sma_crossover_bars", {"fast": FAST, "slow": SLOW}), 1
+    )
     line("ours per-bar: run on a loaded frame", t_bar, f"{r_bar.metrics['total_trades']} trades")
     same = theirs["trades"] == r.metrics["total_trades"] == r_bar.metrics["total_trades"]
     print(f"  same number of trades: {same}")
@@ -81,8 +87,9 @@ def bench_vectorbt(frame: pd.DataFrame, repeat: int) -> None:
     vbt_entries, vbt_exits = next_bar(entries), next_bar(exits)
 
     def theirs(n=None):
-        pf = vbt.Portfolio.from_signals(close[:n], vbt_entries[:n], vbt_exits[:n],
-                                        price=open_[:n], init_cash=10_000.0, fees=0.0)
+        pf = vbt.Portfolio.from_signals(
+            close[:n], vbt_entries[:n], vbt_exits[:n], price=open_[:n], init_cash=10_000.0, fees=0.0
+        )
         return float(pf.final_value()), int(pf.trades.count()), float(pf.max_drawdown())
 
     def signals(data):
@@ -92,14 +99,20 @@ def bench_vectorbt(frame: pd.DataFrame, repeat: int) -> None:
     warm, _ = timed(lambda: theirs(1000), 1)
     line("vectorbt warm-up (JIT compile, not counted)", warm)
     t_vbt, (value, count, mdd) = timed(theirs, repeat)
-    line("vectorbt from_signals + value/trades/drawdown", t_vbt, f"{count} trades, "
-         f"final {value:.2f}")
+    line(
+        "vectorbt from_signals + value/trades/drawdown", t_vbt, f"{count} trades, final {value:.2f}"
+    )
     t_ours, r = timed(lambda: run_backtest(frame, signals), repeat)
-    line("ours run_backtest on the same signals", t_ours, f"{r.metrics['total_trades']} trades, "
-         f"final {r.metrics['final_balance']:.2f}")
-    print(f"  same trades: {count == r.metrics['total_trades']}, final value rel. diff "
-          f"{abs(value / r.metrics['final_balance'] - 1):.1e}, max drawdown rel. diff "
-          f"{abs(mdd / r.metrics['max_drawdown'] - 1):.1e}")
+    line(
+        "ours run_backtest on the same signals",
+        t_ours,
+        f"{r.metrics['total_trades']} trades, final {r.metrics['final_balance']:.2f}",
+    )
+    print(
+        f"  same trades: {count == r.metrics['total_trades']}, final value rel. diff "
+        f"{abs(value / r.metrics['final_balance'] - 1):.1e}, max drawdown rel. diff "
+        f"{abs(mdd / r.metrics['max_drawdown'] - 1):.1e}"
+    )
     ratio("vectorbt / ours", t_vbt, t_ours, 2)
 
 
@@ -119,29 +132,38 @@ print(json.dumps({"seconds": time.perf_counter() - start, "trades": r.metrics["t
 
 
 def bench_memory(bars: int) -> None:
-    out = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(bars),
-                          str(Path(__file__).parent)], check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(bars), str(Path(__file__).parent)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     m = json.loads(out)
     ohlcv = 5 * 8 * bars
     peak = m["peak_kib"] * 1024
     print(f"\n[4] peak memory of a {bars:,}-bar sample sma_crossover run (fresh process)")
     line("run (sample generation included)", m["seconds"], f"{m['trades']} trades")
-    print(f"  OHLCV arrays {ohlcv / 2**20:.0f} MiB; peak RSS {peak / 2**20:.0f} MiB "
-          f"(interpreter + imports alone {m['base_kib'] / 1024:.0f} MiB)")
-    print(f"  => peak / OHLCV: {peak / ohlcv:.2f}x (target <= 3x) "
-          f"{'ok' if peak / ohlcv <= 3 else 'ABOVE TARGET'}; without the interpreter baseline "
-          f"{(peak - m['base_kib'] * 1024) / ohlcv:.2f}x (small runs are all baseline)")
+    print(
+        f"  OHLCV arrays {ohlcv / 2**20:.0f} MiB; peak RSS {peak / 2**20:.0f} MiB "
+        f"(interpreter + imports alone {m['base_kib'] / 1024:.0f} MiB)"
+    )
+    print(
+        f"  => peak / OHLCV: {peak / ohlcv:.2f}x (target <= 3x) "
+        f"{'ok' if peak / ohlcv <= 3 else 'ABOVE TARGET'}; without the interpreter baseline "
+        f"{(peak - m['base_kib'] * 1024) / ohlcv:.2f}x (small runs are all baseline)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000, help="bars of the CSV runs")
-    parser.add_argument("--memory-bars", type=int, default=10_000_000,
-                        help="bars of the memory run (0 to skip)")
+    parser.add_argument(
+        "--memory-bars", type=int, default=10_000_000, help="bars of the memory run (0 to skip)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="best-of for our (fast) runs")
-    parser.add_argument("--skip", action="append", default=[],
-                        choices=["backtesting", "vectorbt", "memory"])
+    parser.add_argument(
+        "--skip", action="append", default=[], choices=["backtesting", "vectorbt", "memory"]
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "prices.csv"
