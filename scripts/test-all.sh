@@ -28,9 +28,13 @@ echo "== IDE: install, type-check, unit tests, build (served at /quantmind/ by t
   npm run build
 )
 
-echo "== Python tests"
+echo "== Python tests (server, engine, notebook API and widget, faults, fuzzing, contract;"
+echo "   the notebooks under nbval in kernels of a real Jupyter server; the widget in chromium)"
 rm -f .coverage .coverage.*
 python3 -m pytest tests --cov=qm_jupyter --cov-report=
+
+echo "== notebooks under nbval, no server (the kernel alone)"
+python3 -m pytest --nbval notebooks/
 
 echo "== IDE: browser tests (Playwright, Debian's chromium, a real jupyter server)"
 (cd quantmind-ide && npm run test:e2e)

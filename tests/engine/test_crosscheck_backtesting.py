@@ -20,13 +20,11 @@ from __future__ import annotations
 import warnings
 
 import pytest
+from backtesting import Strategy as BtStrategy
+from backtesting.lib import FractionalBacktest
+from backtesting.test import GOOG, SMA
 
-backtesting = pytest.importorskip("backtesting")
-from backtesting import Strategy as BtStrategy  # noqa: E402
-from backtesting.lib import FractionalBacktest  # noqa: E402
-from backtesting.test import GOOG, SMA  # noqa: E402
-
-from qm_jupyter.engine import run_backtest  # noqa: E402
+from qm_jupyter.engine import run_backtest
 
 
 class LongOnlySmaCross(BtStrategy):

@@ -50,7 +50,6 @@ def test_csv_without_volume_and_extra_columns(tmp_path):
 
 
 def test_parquet_with_datetime_index_and_with_column(tmp_path):
-    pytest.importorskip("pyarrow")
     idx = pd.date_range("2024-01-01", periods=3, freq="D", name="ts")
     frame = pd.DataFrame(
         {"Open": [1.0, 2, 3], "High": [1.0, 2, 3], "Low": [1.0, 2, 3], "Close": [1.0, 2, 3]},

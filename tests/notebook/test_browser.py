@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from playwright import sync_api
 from server_process import JupyterServer
 
 pytestmark = pytest.mark.e2e
@@ -26,9 +27,7 @@ CHROMIUM_FLAGS = [
 ]  # fmt: skip
 NUMBER = r"-?[\d,]+\.\d+%?"
 
-sync_api = pytest.importorskip("playwright.sync_api")
-if not CHROMIUM.exists():
-    pytest.skip("needs /usr/bin/chromium (apt-get install -y chromium)", allow_module_level=True)
+assert CHROMIUM.exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
 
 
 class JupyterLab(JupyterServer):

@@ -67,6 +67,8 @@ export interface BacktestCompleteData {
 	max_drawdown: number | null;
 	bars: number;
 	duration: number;
+	/** Runs of the server: up to 1,000 `[ISO time, equity]` points (each column's low and high). */
+	equity_curve?: [string, number][];
 }
 
 export interface BacktestErrorData {

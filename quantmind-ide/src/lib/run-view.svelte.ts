@@ -9,8 +9,10 @@ import type {
 	RunStatus
 } from './protocol';
 
+/** A point of the equity chart: `x` is bars processed while the run is live, then
+ * milliseconds since the first bar once `backtest_complete` brings the run's own curve. */
 export interface EquityPoint {
-	bars: number;
+	x: number;
 	equity: number;
 }
 
@@ -51,14 +53,14 @@ export class RunView {
 				this.start = event.data;
 				this.startedAtMs = Date.parse(event.timestamp);
 				if (event.data.initial_balance != null) {
-					this.equity = [{ bars: 0, equity: event.data.initial_balance }];
+					this.equity = [{ x: 0, equity: event.data.initial_balance }];
 				}
 				return;
 			case 'backtest_progress':
 				this.status = 'running';
 				this.progress = event.data;
 				if (event.data.equity != null) {
-					this.equity = [...this.equity, { bars: event.data.bars_processed, equity: event.data.equity }];
+					this.equity = [...this.equity, { x: event.data.bars_processed, equity: event.data.equity }];
 				}
 				this.etaSeconds = this.estimateEta(event.data.progress, Date.parse(event.timestamp));
 				return;
@@ -70,6 +72,13 @@ export class RunView {
 				this.status = 'completed';
 				this.result = event.data;
 				this.etaSeconds = 0;
+				if (event.data.equity_curve?.length) {
+					const first = Date.parse(event.data.equity_curve[0][0]);
+					this.equity = event.data.equity_curve.map(([time, equity]) => ({
+						x: Date.parse(time) - first,
+						equity
+					}));
+				}
 				return;
 			case 'backtest_error':
 				this.status = 'failed';
