@@ -149,27 +149,27 @@ def _bare_main(port: int, frames_path: str) -> None:
     class Go(tornado.web.RequestHandler):
         async def post(self):
             rate = float(self.get_argument("rate", "0"))
-            repeat = int(self.get_argument("repeat", "1"))
+            count = int(self.get_argument("count", str(len(frames))))
             self.finish("ok")
             start = time.monotonic()
-            sent = 0
-            for _ in range(repeat):
-                for frame in frames:
-                    if rate:  # stamp at send; pace to the measured rate of the real runs
-                        event = json.loads(frame)
-                        event["timestamp"] = utc_now_iso()
-                        frame = json.dumps(event, separators=(",", ":"))
-                        delay = start + sent / rate - time.monotonic()
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                    for client in list(clients):
-                        try:
-                            client.write_message(frame)
-                        except tornado.websocket.WebSocketClosedError:
-                            clients.discard(client)
-                    sent += 1
-                    if not rate and sent % 50 == 0:
-                        await asyncio.sleep(0)
+            for sent in range(count):
+                frame = frames[sent % len(frames)]
+                if rate:  # stamp at send; pace to the measured rate of the real runs
+                    event = json.loads(frame)
+                    event["timestamp"] = utc_now_iso()
+                    if sent % (count // 4) == count // 4 - 1:
+                        event["type"] = "backtest_complete"  # the clients count 4 ends
+                    frame = json.dumps(event, separators=(",", ":"))
+                    delay = start + sent / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                for client in list(clients):
+                    try:
+                        client.write_message(frame)
+                    except tornado.websocket.WebSocketClosedError:
+                        clients.discard(client)
+                if not rate and sent % 50 == 0:
+                    await asyncio.sleep(0)
 
     async def main():
         app = tornado.web.Application(
@@ -290,30 +290,31 @@ def main() -> None:
 
         # 1. Fan-out.
         clients = _start_clients(qm_url, args.clients, 1)
-        server.post("api/v1/backtest/run", _run_body(args.bars, 1))
+        fanout = server.post("api/v1/backtest/run", _run_body(args.bars, 1))["backtest_id"]
         ours = _finish_clients(clients)
+        fanout_events = _wait_done(server, fanout)["last_seq"]
         clients = _start_clients(bare_url, args.clients, 1)
         _post(bare_port, "rate=0")
         theirs = _finish_clients(clients)
         ours_rate = ours["events"] / (ours["last"] - ours["first"])
         bare_rate = theirs["events"] / (theirs["last"] - theirs["first"])
-        complete = all(n == len(frames) for n in ours["per_client"])
+        complete = all(n == fanout_events for n in ours["per_client"])
         print(
             f"1. fan-out: qm_jupyter {ours_rate:,.0f} events/s, bare tornado {bare_rate:,.0f} "
             f"events/s, ratio {ours_rate / bare_rate:.2f} (target >= 0.7); every client got every "
             f"event: {complete}"
         )
 
-        # 2. Latency, 4 concurrent runs.
+        # 2. Latency, 4 concurrent runs of a quarter of the bars each.
         clients = _start_clients(qm_url, args.clients, 4)
         started = time.time()
         for n in range(4):
-            server.post("api/v1/backtest/run", _run_body(args.bars, 10 + n))
+            server.post("api/v1/backtest/run", _run_body(args.bars // 4, 10 + n))
         ours = _finish_clients(clients)
         elapsed = ours["last"] - started
         total = ours["events"] / args.clients
         clients = _start_clients(bare_url, args.clients, 4)
-        _post(bare_port, f"rate={total / elapsed:.1f}&repeat=4")
+        _post(bare_port, f"rate={total / elapsed:.1f}&count={int(total)}")
         theirs = _finish_clients(clients)
         o50, o99 = _percentile(ours["latency_ms"], 0.5), _percentile(ours["latency_ms"], 0.99)
         b50, b99 = _percentile(theirs["latency_ms"], 0.5), _percentile(theirs["latency_ms"], 0.99)

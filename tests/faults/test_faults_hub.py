@@ -7,16 +7,17 @@ import random
 
 from qm_servers import SUB, TERMINAL, RawStream, log_text, stored_events, wait_for_log
 
-# A per-bar run that logs one line per trade (~74,000 lines) over a few seconds: far more
-# than a stalled socket's kernel buffers hold, and still producing when the stall is noticed.
+# A per-bar run that logs one line per trade (~185,000 lines) over several seconds: far more
+# than a stalled socket's kernel buffers hold, and still producing when the stall is noticed
+# (also on a loaded 2-core CI machine, where a reading client may pause for a second or two).
 NOISY_RUN = {
     "strategy": "sma_crossover_bars",
     "params": {"fast": 2, "slow": 3},
-    "data": {"sample": "gbm", "bars": 400_000, "seed": 5, "freq": "1min"},
+    "data": {"sample": "gbm", "bars": 1_000_000, "seed": 5, "freq": "1min"},
 }
 SLOW_CLIENT_FLAGS = (
     "--QuantMindExtension.subscriber_buffer=100",
-    "--QuantMindExtension.slow_client_timeout=2",
+    "--QuantMindExtension.slow_client_timeout=4",
     "--QuantMindExtension.ws_ping_interval=0",
 )
 CUT_OFF = "Closing a /ws client that stopped reading"
