@@ -10,6 +10,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
+from server_process import worker_pids
 
 SUB = {"type": "subscribe", "topic": "backtest"}
 RUN = {
@@ -88,10 +89,10 @@ async def test_a_run_in_flight_when_the_server_is_killed_is_marked_failed(jupyte
     await client.receive()
     while (await client.receive())["type"] != "backtest_progress":
         pass
-    worker_pids = _worker_pids(jupyter_server.process.pid)
-    assert worker_pids
+    workers = worker_pids(jupyter_server.process.pid)
+    assert workers
     jupyter_server.stop(signal.SIGKILL)
-    for pid in worker_pids:  # the orphaned workers notice and exit
+    for pid in workers:  # the orphaned workers notice and exit
         await _wait_for_exit(pid)
 
     with sqlite3.connect(jupyter_server.db_path) as db:
@@ -104,15 +105,6 @@ async def test_a_run_in_flight_when_the_server_is_killed_is_marked_failed(jupyte
     events = jupyter_server.get(f"api/v1/backtest/{long_run}/events")["events"]
     assert contiguous(events)
     assert events[0]["type"] == "backtest_start" and events[-1]["type"] == "backtest_error"
-
-
-def _worker_pids(server_pid: int) -> list[int]:
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if b"qm_jupyter.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
 
 
 async def _wait_for_exit(pid: int, timeout: float = 10) -> None:

@@ -48,16 +48,6 @@ print(server.url == os.environ["QM_JUPYTER_URL"], run.where, run.backtest_id)
 """
 
 
-@pytest.fixture
-def jupyter_server(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    server = JupyterServer(root, tmp_path / "runs.sqlite", tmp_path / "server.log")
-    server.start()
-    yield server
-    server.stop()
-
-
 def test_a_kernel_started_by_the_server_finds_it_and_publishes(jupyter_server):
     kernel = jupyter_server.post("api/kernels", {"name": "python3"})
     try:
