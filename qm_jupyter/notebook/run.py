@@ -93,17 +93,29 @@ class BacktestRun:
 
 
 def result_from_view(view: RunView) -> BacktestResult:
-    """A result from the stream alone: metrics, and the equity at each progress point."""
-    equity = pd.Series(
-        [value for _, value in view.curve],
-        index=pd.Index([bars for bars, _ in view.curve], name="bars_processed"),
-        name="equity",
-        dtype=float,
-    )
+    """A result from the stream alone: the metrics, and the equity curve the run sent at its
+    end (``equity_curve`` of ``backtest_complete``, indexed by time) or else the equity at
+    each progress point (indexed by bars processed)."""
+    metrics = dict(view.metrics or {})
+    curve = metrics.pop("equity_curve", None)
+    if curve:
+        equity = pd.Series(
+            [value for _, value in curve],
+            index=pd.DatetimeIndex([time for time, _ in curve], name="time"),
+            name="equity",
+            dtype=float,
+        )
+    else:
+        equity = pd.Series(
+            [value for _, value in view.curve],
+            index=pd.Index([bars for bars, _ in view.curve], name="bars_processed"),
+            name="equity",
+            dtype=float,
+        )
     return BacktestResult(
         view.start.get("strategy") or "",
         dict(view.start.get("params") or {}),
-        dict(view.metrics or {}),
+        metrics,
         equity,
         pd.DataFrame(),
     )

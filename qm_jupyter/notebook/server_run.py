@@ -1,10 +1,10 @@
 """Runs on the server (registered strategies), followed live over ``/ws``.
 
-The server streams metrics, not the equity curve or the trades. The engine is
-deterministic, so when a server-run completes the kernel replays the same request
-(data, strategy, params, settings) to give ``run.result()`` its ``equity`` and
-``trades``, keeping the server's metrics; if it cannot (e.g. the data file is not
-readable from the kernel), the result has the equity at each progress point instead.
+The server streams metrics and a chart-sized equity curve, not every bar's equity or
+the trades. The engine is deterministic, so when a server run completes the kernel
+replays the same request (data, strategy, params, settings) to give ``run.result()``
+its full ``equity`` and ``trades``, keeping the server's metrics; if it cannot (e.g. the
+data file is not readable from the kernel), the result has the run's ``equity_curve``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..engine import BacktestResult, run_backtest
+from ..engine import METRIC_KEYS, BacktestResult, run_backtest
 from .connection import ServerConnection, ServerError
 from .follower import ServerFollower
 from .run import BacktestRun
@@ -67,7 +67,11 @@ def replay(
         )
     except Exception:
         return None
-    return dataclasses.replace(local, metrics=metrics or local.metrics)
+    if metrics is None:
+        return local
+    return dataclasses.replace(
+        local, metrics={k: v for k, v in metrics.items() if k in METRIC_KEYS}
+    )
 
 
 def _cancel(server: ServerConnection, backtest_id: str) -> None:

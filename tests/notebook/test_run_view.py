@@ -144,3 +144,19 @@ def test_undefined_metrics_read_na_and_data_sources_have_short_names():
     assert describe_data({"path": "data/prices.csv"}) == "data/prices.csv"
     assert describe_data({"dataframe": {"rows": 1200}}) == "a DataFrame (1,200 rows)"
     assert describe_data(None) == ""
+
+
+def test_a_result_from_the_stream_uses_the_runs_equity_curve():
+    from qm_jupyter.notebook.run import result_from_view
+
+    curve = [["2020-01-01T00:00:00+00:00", 10_000.0], ["2020-01-02T00:00:00+00:00", 10_500.0]]
+    view = RunView("r-curve")
+    for event in make_events(
+        "r-curve", START, (BACKTEST_COMPLETE, {**METRICS, "equity_curve": curve})
+    ):
+        view.apply(event)
+    result = result_from_view(view)
+    assert "equity_curve" not in result.metrics
+    assert result.metrics["final_balance"] == 10_500.0
+    assert result.equity.tolist() == [10_000.0, 10_500.0]
+    assert str(result.equity.index[1]) == "2020-01-02 00:00:00+00:00"
