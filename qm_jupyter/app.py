@@ -24,6 +24,7 @@ from .handlers.rest import (
 from .handlers.websocket import BacktestStreamHandler
 from .service import BacktestService, ServiceLimits
 from .sinks import HubSink, set_default_sink
+from .ws_logger import DEFAULT_PROGRESS_RATE
 
 _RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
 IDE_BUILD_DIR = Path(__file__).parent / "static" / "ide"
@@ -42,7 +43,7 @@ class QuantMindExtension(ExtensionApp):
     ).tag(config=True)
     progress_every = Int(100, help="Bars between two progress reports of a run.").tag(config=True)
     max_progress_rate = Float(
-        20.0, help="At most this many backtest_progress events per second per run."
+        DEFAULT_PROGRESS_RATE, help="At most this many backtest_progress events per second per run."
     ).tag(config=True)
     max_sample_bars = Int(
         50_000_000, help="Largest built-in sample run (bars) a request may ask for."

@@ -38,7 +38,7 @@ class _Worker:
     backtest_id: str | None = None
     cancel_requested: bool = False
     recent_data: deque[str] = field(default_factory=lambda: deque(maxlen=4))
-    retired: bool = field(default=False)
+    retired: bool = False
 
 
 class BacktestRunner:

@@ -19,6 +19,7 @@ from .run_request import RequestError, parse_run_request
 from .runner import BacktestRunner
 from .store import ACTIVE_STATUSES, RunRecord, RunStore
 from .strategy_catalog import StrategyCatalog
+from .ws_logger import DEFAULT_PROGRESS_RATE
 
 MAX_PUBLISH_BATCH = 10_000
 
@@ -31,7 +32,7 @@ class ServiceLimits:
     max_data_file_bytes: int = 4 * 1024**3
     max_queued_runs: int = 1000
     progress_every: int = 100
-    max_progress_rate: float = 20.0
+    max_progress_rate: float = DEFAULT_PROGRESS_RATE
 
 
 class BacktestService:
