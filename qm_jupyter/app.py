@@ -67,6 +67,11 @@ class QuantMindExtension(ExtensionApp):
         "seconds is closed (code 4008) and may resume with since.",
     ).tag(config=True)
     ws_ping_interval = Float(30.0, help="Seconds between /ws pings (0: none).").tag(config=True)
+    ws_max_connection_age = Float(
+        0.0,
+        help="Close /ws connections after this many seconds (code 1001; 0: never), so that "
+        "clients spread again over servers behind a load balancer; they resume with since.",
+    ).tag(config=True)
     ws_ping_timeout = Float(30.0, help="Seconds without a pong before /ws closes.").tag(config=True)
     strategies_dir = Unicode(
         "strategies",
@@ -117,6 +122,7 @@ class QuantMindExtension(ExtensionApp):
                     "slow_client_timeout": self.slow_client_timeout,
                     "ping_interval": self.ws_ping_interval,
                     "ping_timeout": self.ws_ping_timeout,
+                    "max_connection_age": self.ws_max_connection_age,
                 },
             }
         )

@@ -44,6 +44,7 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
     auth_resource = AUTH_RESOURCE
     subscriber: Subscriber | None = None
     _writer: asyncio.Task | None = None
+    _age_limit: asyncio.TimerHandle | None = None
 
     @property
     def service(self) -> BacktestService:
@@ -88,6 +89,13 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
         )
         self.subscriber.send({"type": "connected", "protocol": PROTOCOL_VERSION})
         self._writer = asyncio.ensure_future(self._write_frames(self.subscriber))
+        if age := self.ws_settings["max_connection_age"]:
+            self._age_limit = asyncio.get_running_loop().call_later(
+                age,
+                self.close,
+                1001,
+                "connection age limit reached; reconnect and resume with since",
+            )
 
     async def _write_frames(self, subscriber: Subscriber) -> None:
         """The connection's one writer: a batch of frames in one write, then wait for it.
@@ -168,6 +176,8 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
     def on_close(self) -> None:
         if self.subscriber is not None:
             self.subscriber.close()
+        if self._age_limit is not None:
+            self._age_limit.cancel()
 
 
 def text_frames(messages: list[str]) -> bytes:

@@ -1,14 +1,14 @@
 import { startJupyter } from './jupyter-server';
 
 /**
- * Two servers: a plain one, and one whose slow-consumer protection is tightened until it cuts
- * the IDE's socket mid-run (code 4008, the server's own behaviour), so the IDE must resume the
- * run's stream. QM_E2E_CUT_ARGS overrides the settings that make it cut.
+ * Two servers: a plain one, and one that closes every WebSocket after a second
+ * (`ws_max_connection_age`, code 1001), so the IDE must resume a run's stream mid-run.
+ * QM_E2E_CUT_ARGS overrides the settings that make it cut.
  */
 export default async function globalSetup() {
 	const cutArgs = (
 		process.env.QM_E2E_CUT_ARGS ??
-		'--QuantMindExtension.subscriber_buffer=1 --QuantMindExtension.slow_client_timeout=0.001'
+		'--QuantMindExtension.ws_max_connection_age=1'
 	).split(' ');
 	const [plain, cutting] = await Promise.all([
 		startJupyter('plain', '/a%40b/'),

@@ -107,9 +107,11 @@ test('runs with the login cookie and XSRF when there is no token', async ({ page
 
 test('cancels a long run', async ({ page }) => {
 	await openIde(page, plain());
+	// The per-bar twin of sma_crossover: several seconds for 5M bars, so Cancel lands mid-run.
+	await page.getByLabel('Strategy').selectOption('sma_crossover_bars');
 	await setNumber(page, 'fast', 50);
 	await setNumber(page, 'slow', 200);
-	await setNumber(page, 'Bars', 3_000_000);
+	await setNumber(page, 'Bars', 5_000_000);
 	await page.getByRole('button', { name: 'Run' }).click();
 	await expect(progressbar(page)).not.toHaveAttribute('aria-valuenow', '0');
 	await page.getByRole('button', { name: 'Cancel' }).click();
@@ -122,9 +124,12 @@ test('cancels a long run', async ({ page }) => {
 test('a WebSocket cut by the server mid-run resumes with every log line once', async ({ page }) => {
 	const server = cutting();
 	await openIde(page, server);
+	// That server closes every socket after a second (ws_max_connection_age); a per-bar run
+	// of a few seconds is cut several times.
+	await page.getByLabel('Strategy').selectOption('sma_crossover_bars');
 	await setNumber(page, 'fast', 50);
 	await setNumber(page, 'slow', 200);
-	await setNumber(page, 'Bars', 1_000_000);
+	await setNumber(page, 'Bars', 2_000_000);
 	await page.getByRole('button', { name: 'Run' }).click();
 	await expect(page.getByTestId('run-status')).toHaveText('completed', { timeout: 60_000 });
 

@@ -181,3 +181,11 @@ async def test_many_clients_at_once(stream, start_run):
     with pytest.raises(WebSocketClosedError):
         clients[0].connection.close()
         await clients[0].send({"type": "ping"})
+
+
+@pytest.mark.parametrize("qm_config", [{"workers": 1, "ws_max_connection_age": 0.5}])
+async def test_connections_are_closed_at_their_age_limit(stream):
+    client = await stream()
+    assert await client.receive(timeout=10) is None
+    assert client.connection.close_code == 1001
+    assert "resume with since" in client.connection.close_reason
