@@ -10,10 +10,7 @@ import asyncio
 import os
 import signal
 
-import pytest
 from qm_servers import SUB, TERMINAL, worker_pids
-
-from qm_jupyter.app import QuantMindExtension
 
 LONG_RUN = {
     "strategy": "sma_crossover_bars",
@@ -51,10 +48,6 @@ BAD_STRATEGIES = {
                     pass
     """
 }
-needs_strategies_dir = pytest.mark.skipif(
-    not hasattr(QuantMindExtension, "strategies_dir"),
-    reason="QuantMindExtension.strategies_dir (user strategy files) is not implemented yet",
-)
 
 
 async def _follow(server, backtest_id: str):
@@ -101,7 +94,6 @@ async def test_a_worker_killed_mid_run_fails_the_run_and_is_replaced(serve):
     await _pool_recovers(server, pids)
 
 
-@needs_strategies_dir
 async def test_a_strategy_that_exits_its_process_fails_the_run(serve):
     server = serve("--QuantMindExtension.workers=1", strategies=BAD_STRATEGIES)
     pids = worker_pids(server.process.pid)
@@ -116,7 +108,6 @@ async def test_a_strategy_that_exits_its_process_fails_the_run(serve):
     await _pool_recovers(server, pids)
 
 
-@needs_strategies_dir
 async def test_a_strategy_that_spins_forever_is_cancelled(serve):
     server = serve(
         "--QuantMindExtension.workers=1",
