@@ -132,7 +132,9 @@ def messages(run_ids: list[str]):
 
 
 def frames(run_ids: list[str]):
-    nest = st.integers(min_value=1, max_value=30_000)
+    # Deep but under the size limit (7 bytes a level for the dict form): oversized frames
+    # have a test of their own, so any dropped connection here is a failure.
+    nest = st.integers(min_value=1, max_value=(MAX_FRAME - 20) // 7)
     return st.one_of(
         messages(run_ids).map(json.dumps),
         json_values.map(json.dumps),
@@ -140,9 +142,6 @@ def frames(run_ids: list[str]):
         st.binary(max_size=200),
         nest.map(lambda n: "[" * n + "]" * n),
         nest.map(lambda n: '{"type": ' + '{"a": ' * n + "1" + "}" * n + "}"),
-        st.integers(min_value=MAX_FRAME - 50, max_value=MAX_FRAME * 2).map(
-            lambda n: json.dumps({"type": "subscribe", "topic": "x" * n})
-        ),
     )
 
 
@@ -169,14 +168,7 @@ def test_fuzzed_frames_get_errors_or_a_proper_close(
         except Closed as closed:
             closes.append(closed.code)
             assert closed.code in PROPER_CLOSE_CODES, (closed.code, closed.reason, frame[:200])
-            if closed.code == 1009:
-                assert size > MAX_FRAME
-            fuzz_client_box["client"] = Client(server)
-        except (OSError, websocket.WebSocketConnectionClosedException) as dropped:
-            # tornado aborts the stream right after its 1009 close frame, so a client still
-            # writing an oversized frame may see a reset instead of the frame.
-            assert size > MAX_FRAME, (dropped, frame[:200])
-            closes.append(1009)
+            assert closed.code != 1009 or size > MAX_FRAME
             fuzz_client_box["client"] = Client(server)
 
     check()
@@ -227,7 +219,7 @@ def test_a_flood_of_subscribes_is_answered_or_cut_off(server, finished_run, byst
             events.append(message)
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert events[-1]["type"] == "backtest_complete"
-    assert bystander.ping() == [] or True  # events of other runs may still arrive
+    assert all(m["type"] in EVENT_TYPES for m in bystander.ping())  # only events, no errors
 
 
 def test_huge_since_is_refused_or_served(server, finished_run, bystander):
