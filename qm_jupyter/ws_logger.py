@@ -16,6 +16,7 @@ Neither the handler nor the streamer ever blocks or raises into the code that ca
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import traceback as traceback_module
@@ -188,14 +189,25 @@ class BacktestProgressStreamer:
     async def complete(self, **metrics: Any) -> None:
         """End the run with its final metrics (``backtest_complete``)."""
         self.on_complete(metrics)
+        await self._handed_on()
 
     async def fail(self, error: BaseException | str, *, error_type: str | None = None) -> None:
         """End the run with an error (``backtest_error``)."""
         self.on_error(error, error_type=error_type)
+        await self._handed_on()
 
     async def cancel(self, bars_processed: int | None = None) -> None:
         """End the run as cancelled (``backtest_cancelled``)."""
         self.on_cancelled(bars_processed)
+        await self._handed_on()
+
+    async def _handed_on(self) -> None:
+        """Return once a batching sink has handed the run's end on (a kernel's POST to the
+        server), so a process killed right after the run (nbval stops kernels with SIGKILL)
+        leaves no run listed as running forever."""
+        flush = getattr(self.sink, "flush", None)
+        if flush is not None:
+            await asyncio.to_thread(flush)
 
 
 def setup_backtest_logging(

@@ -16,8 +16,8 @@ if [ ! -x /usr/lib/chromium/chromium ]; then
 fi
 
 echo "== lint"
-python3 -m ruff check qm_jupyter tests benchmarks
-python3 -m ruff format --check qm_jupyter tests benchmarks
+python3 -m ruff check qm_jupyter tests benchmarks notebooks
+python3 -m ruff format --check qm_jupyter tests benchmarks notebooks
 
 echo "== IDE: install, type-check, unit tests, build (served at /quantmind/ by the tests below)"
 (

@@ -87,4 +87,5 @@ def _execute(
         "root_dir": root_dir,
     }
     result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))
+    sink.flush()  # the server holds the run's end before its handle resolves
     run._finish(result)

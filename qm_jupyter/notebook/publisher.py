@@ -1,7 +1,8 @@
 """Publishes a kernel's runs to the server's hub, so the IDE and other clients see them live.
 
 Events are batched (see :class:`~qm_jupyter.sinks.BatchingSink`) and POSTed to
-``api/v1/backtest/{id}/events`` from the flusher thread, never from the run's thread.
+``api/v1/backtest/{id}/events`` from the flusher thread, never from the code that logs;
+what is still pending when the kernel exits is delivered then.
 The first batch of a run carries its description; each reply says whether someone
 asked the server to cancel the run, which :meth:`ServerPublisher.cancel_requested`
 reports to the run. A run the server refuses or cannot be reached for is detached:
@@ -10,6 +11,7 @@ its events still reach the kernel's own display, just no longer the server.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -38,6 +40,13 @@ class ServerPublisher(BatchingSink):
         self._cancel_requested: set[str] = set()
         self._detached: set[str] = set()
         super().__init__("qm-server-publisher")
+        # A kernel shut down right after a run ended (nbval, "Restart kernel") still
+        # delivers that end; otherwise the server would list the run as running forever.
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        atexit.unregister(self.close)
+        super().close()
 
     def describe(self, backtest_id: str, request: dict[str, Any]) -> None:
         """What the run is (strategy, params, data...): sent with its first batch."""

@@ -16,7 +16,7 @@ from qm_jupyter.events import (
     BACKTEST_START,
     LOG_ENTRY,
 )
-from qm_jupyter.sinks import MemorySink
+from qm_jupyter.sinks import BatchingSink, MemorySink
 from qm_jupyter.ws_logger import (
     BacktestProgressStreamer,
     WebSocketLogHandler,
@@ -178,6 +178,41 @@ def test_string_errors_and_async_fail_and_cancel():
         "traceback": None,
     }
     assert sink.events["run-b"][0].data == {"bars_processed": 12}
+
+
+class SlowBatchingSink(BatchingSink):
+    """A batching sink whose flusher would wait an hour: only a flush hands events on."""
+
+    flush_interval = 3600.0
+
+    def __init__(self):
+        self.delivered: list[str] = []
+        super().__init__()
+
+    def deliver(self, batch):
+        self.delivered.extend(draft.type for _, draft in batch)
+
+
+@pytest.mark.parametrize("end", ["complete", "fail", "cancel"])
+def test_awaiting_the_end_of_a_run_hands_it_on_through_a_batching_sink(end):
+    sink = SlowBatchingSink()
+    logger, streamer = setup_backtest_logging("run-batched", sink)
+    ends = {
+        "complete": (lambda: streamer.complete(final_balance=1.0), BACKTEST_COMPLETE),
+        "fail": (lambda: streamer.fail("no data"), BACKTEST_ERROR),
+        "cancel": (lambda: streamer.cancel(3), BACKTEST_CANCELLED),
+    }
+    finish, final_type = ends[end]
+
+    async def run():
+        await streamer.start(strategy="custom")
+        logger.info("a line")
+        await finish()
+
+    asyncio.run(run())
+    assert sink.delivered == [BACKTEST_START, LOG_ENTRY, final_type]
+    teardown_backtest_logging(logger)
+    sink.close()
 
 
 def test_default_sink_is_used_when_none_is_given(monkeypatch):

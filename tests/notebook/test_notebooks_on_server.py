@@ -59,7 +59,7 @@ def test_a_kernel_started_by_the_server_finds_it_and_publishes(jupyter_server):
     assert (found, where) == ("True", "kernel")
     stored = jupyter_server.get(f"api/v1/backtest/{backtest_id}")
     assert stored["origin"] == "kernel" and stored["request"]["strategy"] == "crossing"
-    assert stored["status"] in ("running", "completed")  # the last batch may still be on its way
+    assert stored["status"] == "completed"  # the handle resolves after the server has the end
 
 
 def test_every_notebook_passes_nbval_in_kernels_of_the_server(jupyter_server, tmp_path):
@@ -78,8 +78,10 @@ def test_every_notebook_passes_nbval_in_kernels_of_the_server(jupyter_server, tm
     assert len(by_origin["server"]) >= 2
     assert len(by_origin["kernel"]) >= 5
     assert any(r["backtest_id"].startswith("hand-") for r in by_origin["kernel"])
-    statuses = {r["status"] for r in runs}
-    assert statuses <= {"completed", "failed", "cancelled"}, statuses
+    # every kernel delivers its runs' ends before it shuts down
+    unfinished = [(r["backtest_id"], r["origin"], r["status"]) for r in runs
+                  if r["status"] not in ("completed", "failed", "cancelled")]  # fmt: skip
+    assert not unfinished
 
 
 async def execute(server: JupyterServer, kernel_id: str, code: str, timeout: float = 180) -> str:
