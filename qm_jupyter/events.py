@@ -84,6 +84,16 @@ def dumps(obj: Any) -> str:
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def loads(text: str | bytes) -> Any:
+    """Parse a client's JSON strictly, so whatever it holds can be written back out.
+
+    NaN/Infinity literals, numbers beyond a double and lone surrogates are refused with a
+    ``ValueError`` that names the position; integers beyond 64 bits become floats (which
+    ``json.loads`` would keep as Python ints that :func:`dumps` cannot write).
+    """
+    return orjson.loads(text)
+
+
 def _fallback(value: Any) -> Any:
     safe = json_safe(value)
     return str(safe) if safe is value else safe

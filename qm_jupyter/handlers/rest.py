@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -12,7 +12,7 @@ from jupyter_server.log import _scrub_uri
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..events import dumps
+from ..events import dumps, loads
 from ..run_request import RequestError
 from ..service import BacktestService
 
@@ -54,6 +54,13 @@ class BacktestAPIHandler(ScrubbedRequestSummary, APIHandler):
             body["field"] = field
         self.reply(body, status)
 
+    def json_body(self) -> Any:
+        """The request's body, parsed strictly (see :func:`~qm_jupyter.events.loads`)."""
+        try:
+            return loads(self.request.body or b"null")
+        except ValueError as error:
+            raise RequestError(f"the request body is not valid JSON: {error}") from None
+
     def run_or_404(self, backtest_id: str):
         run = self.service.hub.get_run(backtest_id)
         if run is None:
@@ -68,12 +75,7 @@ class BacktestRunHandler(BacktestAPIHandler):
     @authorized
     def post(self) -> None:
         try:
-            body = json.loads(self.request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as error:
-            self.refuse(400, f"the request body is not valid JSON: {error}")
-            return
-        try:
-            run, _created = self.service.submit(body)
+            run, _created = self.service.submit(self.json_body())
         except RequestError as error:
             self.refuse(error.status, str(error), error.field)
             return
@@ -142,11 +144,9 @@ class BacktestEventsHandler(BacktestAPIHandler):
     @authorized
     def post(self, backtest_id: str) -> None:
         try:
-            body = json.loads(self.request.body or b"null")
-            last_seq = self.service.publish_external(backtest_id, body)
-        except (ValueError, UnicodeDecodeError) as error:
-            status = error.status if isinstance(error, RequestError) else 400
-            self.refuse(status, str(error), getattr(error, "field", None))
+            last_seq = self.service.publish_external(backtest_id, self.json_body())
+        except RequestError as error:
+            self.refuse(error.status, str(error), error.field)
             return
         self.reply(
             {
@@ -176,7 +176,7 @@ class OpenAPIHandler(BacktestAPIHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        document = json.loads(_openapi_text())
+        document = loads(_openapi_text())
         document["servers"] = [{"url": url_path_join(self.base_url, "/").rstrip("/") or "/"}]
         self.reply(document)
 

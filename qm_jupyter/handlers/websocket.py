@@ -10,7 +10,6 @@ reply and the connection stays usable; frames over the size limit close it with 
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from typing import Any
 
@@ -20,7 +19,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
-from ..events import PROTOCOL_VERSION, TOPIC
+from ..events import PROTOCOL_VERSION, TOPIC, loads
 from ..hub import Subscriber
 from ..service import BacktestService
 from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary
@@ -202,7 +201,7 @@ def _decode(message: str | bytes) -> dict[str, Any]:
             "binary_frame", "binary frames are not part of the protocol; send JSON text"
         )
     try:
-        request = json.loads(message)
+        request = loads(message)
     except (ValueError, RecursionError) as error:
         raise ProtocolError("invalid_json", f"message is not valid JSON: {error}") from None
     if not isinstance(request, dict):

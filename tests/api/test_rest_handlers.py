@@ -299,3 +299,26 @@ async def test_cancel_of_a_finished_kernel_run_is_409(api):
     await api("POST", *path, body={"events": [{"type": "backtest_complete", "data": {}}]})
     status, _ = await api("POST", "api", "v1", "backtest", "k3", "cancel")
     assert status == 409
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ('{"events": [{"type": "log_entry", "data": {"pnl": NaN}}]}', "not valid JSON"),
+        ('{"events": [{"type": "log_entry", "data": {"pnl": 1e400}}]}', "infinity"),
+        ('{"events": [{"type": "log_entry", "data": {"message": "\\ud800"}}]}', "surrogate"),
+    ],
+)
+async def test_json_that_could_not_be_written_back_is_refused(api, raw, words):
+    status, reply = await api("POST", "api", "v1", "backtest", "k4", "events", body=raw)
+    assert status == 400 and words in reply["message"]
+    status, reply = await api("POST", "api", "v1", "backtest", "run", body=raw)
+    assert status == 400 and words in reply["message"]
+
+
+async def test_integers_beyond_64_bits_are_kept_as_numbers(api, stream):
+    raw = '{"events": [{"type": "log_entry", "data": {"big": -6799856279438376304640}}]}'
+    status, reply = await api("POST", "api", "v1", "backtest", "k5", "events", body=raw)
+    assert status == 200 and reply["last_seq"] == 1
+    _, page = await api("GET", "api", "v1", "backtest", "k5", "events")
+    assert page["events"][0]["data"]["big"] == pytest.approx(-6.799856279438376e21)

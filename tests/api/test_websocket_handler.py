@@ -110,6 +110,8 @@ async def test_unsubscribe_and_ping(stream, start_run):
     ("message", "code"),
     [
         ("not json", "invalid_json"),
+        ('{"type": "subscribe", "topic": "backtest", "since": NaN}', "invalid_json"),
+        ('{"type": "subscribe", "topic": "backtest", "backtest_id": "\\ud800"}', "invalid_json"),
         ("[1, 2]", "invalid_message"),
         ({"type": "dance"}, "unknown_type"),
         ({"topic": "backtest"}, "unknown_type"),
