@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -47,13 +48,18 @@ TERMINAL_STATUS = {
 def utc_now_iso(epoch_seconds: float | None = None) -> str:
     """A time (default: now) in ISO 8601 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``.
 
-    Called for every event (one per log line), so it avoids building datetime objects.
+    Called for every event (one per log line), so it avoids building datetime objects and
+    formats each second once.
     """
     if epoch_seconds is None:
         epoch_seconds = time.time()
-    millis = int(epoch_seconds * 1000)
-    seconds, millis = divmod(millis, 1000)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{millis:03d}Z"
+    seconds, millis = divmod(int(epoch_seconds * 1000), 1000)
+    return f"{_utc_second(seconds)}.{millis:03d}Z"
+
+
+@lru_cache(maxsize=8)
+def _utc_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def json_safe(value: Any) -> Any:

@@ -89,12 +89,53 @@ BAD_CSVS = [
 ]
 
 
+@pytest.fixture(params=["pyarrow", "pandas"])
+def csv_reader(request, monkeypatch):
+    """Each CSV test runs with pyarrow's reader (installed for the tests) and pandas' alone."""
+    if request.param == "pandas":
+        monkeypatch.setattr(data_module, "_read_csv_with_arrow", lambda *args: None)
+    return request.param
+
+
 @pytest.mark.parametrize(("text", "message"), BAD_CSVS)
-def test_bad_csv_names_the_problem(tmp_path, text, message):
+def test_bad_csv_names_the_problem(tmp_path, text, message, csv_reader):
     write(tmp_path, "bad.csv", text)
     with pytest.raises(DataError) as err:
         load_prices("bad.csv", root_dir=tmp_path)
     assert message in str(err.value) and "bad.csv" in str(err.value)
+
+
+GOOD_CSVS = {
+    "blank header": ",Open,High,Low,Close,Volume\n2020-01-01 00:00,1,2,0.5,1.5,10\n"
+    "2020-01-01 00:01,1.5,2,1,1.2,11\n",
+    "dates": "Date,open,high,low,close\n2020-01-01,1,2,0.5,1.5\n2020-01-02,1.5,2,1,1.2\n",
+    "utc, extra column": "time,open,high,low,close,adj,volume\n"
+    "2020-01-01T00:00:00Z,1,2,0.5,1.5,9,10\n2020-01-01T00:01:00Z,1.5,2,1,1.2,9,11\n",
+    "offset": "time,open,high,low,close\n2020-01-01T00:00:00+02:00,1,2,0.5,1.5\n"
+    "2020-01-01T00:01:00+02:00,1.5,2,1,1.2\n",
+    "quoted": 'time,"open",high,low,close\n"2020-01-01 00:00",1,2,0.5,1.5\n'
+    '"2020-01-01 00:01",1.5,2,1,1.2\n',
+}
+
+
+@pytest.mark.parametrize("name", GOOD_CSVS)
+def test_pyarrow_and_pandas_read_a_csv_alike(tmp_path, monkeypatch, name):
+    write(tmp_path, "prices.csv", GOOD_CSVS[name])
+    path = tmp_path / "prices.csv"
+    arrow, read_by_arrow = data_module._read_csv_with_arrow, []
+
+    def spy(*args):
+        read_by_arrow.append(arrow(*args) is not None)
+        return arrow(*args)
+
+    monkeypatch.setattr(data_module, "_read_csv_with_arrow", spy)
+    fast = data_module._read_file(path, "prices.csv")
+    assert read_by_arrow == [name != "offset"]  # offsets other than UTC go to pandas
+    monkeypatch.setattr(data_module, "_read_csv_with_arrow", lambda *args: None)
+    slow = data_module._read_file(path, "prices.csv")
+    pd.testing.assert_frame_equal(fast, slow, check_index_type=False)
+    assert str(fast.index.tz) == str(slow.index.tz)  # "+02:00" stays, not turned into UTC
+    assert fast.index.name == slow.index.name
 
 
 def test_bad_dataframes():
