@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
@@ -72,10 +73,13 @@ class HubSink:
 class BatchingSink:
     """Collects events under a short lock; a flusher thread hands them on in batches.
 
-    ``emit`` only appends (and wakes the flusher when ``flush_size`` are waiting);
-    :meth:`deliver` runs on the flusher thread (every ``flush_interval`` seconds) or in
-    :meth:`flush`, under a lock of its own, so a slow receiver never stalls the run and
-    batches leave in the order their events were emitted. Subclasses implement ``deliver``.
+    The first event after a quiet spell is handed on at once (low latency for a run that
+    reports now and then); after each batch the flusher waits ``flush_interval`` seconds, or
+    until ``flush_size`` events wait, so a busy run's events leave in batches (a run that
+    logs a line per trade does not cost a pipe write or a POST per line). :meth:`deliver`
+    runs on the flusher thread or in :meth:`flush`, under a lock of its own, so a slow
+    receiver never stalls the run and batches leave in the order their events were
+    emitted. Subclasses implement ``deliver``.
     """
 
     flush_interval: float = 0.02
@@ -92,7 +96,8 @@ class BatchingSink:
     def emit(self, backtest_id: str, draft: EventDraft) -> None:
         with self._lock:
             self._pending.append((backtest_id, draft))
-            if len(self._pending) >= self.flush_size:
+            waiting = len(self._pending)
+            if waiting == 1 or waiting >= self.flush_size:
                 self._lock.notify()
 
     def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
@@ -118,12 +123,21 @@ class BatchingSink:
         self.flush()
 
     def _run(self) -> None:
+        lock = self._lock
         while True:
-            with self._lock:
+            with lock:
+                while not self._pending and not self._closed:
+                    lock.wait()
                 if self._closed:
                     return
-                self._lock.wait(self.flush_interval)
             self.flush()
+            pause_until = time.monotonic() + self.flush_interval
+            with lock:
+                while not self._closed and len(self._pending) < self.flush_size:
+                    left = pause_until - time.monotonic()
+                    if left <= 0:
+                        break
+                    lock.wait(left)
 
 
 _default_sink: EventSink | None = None

@@ -181,7 +181,8 @@ def test_string_errors_and_async_fail_and_cancel():
 
 
 class SlowBatchingSink(BatchingSink):
-    """A batching sink whose flusher would wait an hour: only a flush hands events on."""
+    """A batching sink whose flusher waits an hour after its first batch: only a flush
+    hands the later events on."""
 
     flush_interval = 3600.0
 
