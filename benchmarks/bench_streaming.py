@@ -379,7 +379,9 @@ def main() -> None:
             f"{_vm_hwm(server.process.pid) / 2**20:.0f} MiB; run took {_run_seconds(run):.2f}s vs "
             f"{alone_seconds:.2f}s unwatched "
             f"(ratio {_run_seconds(run) / alone_seconds:.2f}); readers "
-            f"got every event: {all(n == run['last_seq'] for n in readers['per_client'])}; stalled "
+            f"got every event: {all(n == run['last_seq'] for n in readers['per_client'])} "
+            f"({min(readers['per_client']):,}-{max(readers['per_client']):,} of "
+            f"{run['last_seq']:,}); stalled "
             f"clients cut off: {server.log_path.read_text().count('stopped reading')}"
         )
     finally:

@@ -51,6 +51,10 @@ class EventHub:
         self.log = log or logging.getLogger(__name__)
         self._heads: dict[str, int] = {}  # open runs -> last seq
         self._subscribers: set[Subscriber] = set()
+        # Who is offered a run's events: those following every run, and each run's own.
+        # (Idle connections are offered nothing: a thousand of them cost nothing per event.)
+        self._following_all: set[Subscriber] = set()
+        self._following: dict[str, set[Subscriber]] = {}
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -126,9 +130,8 @@ class EventHub:
             self._heads.pop(backtest_id, None)
         else:
             self._heads[backtest_id] = seq
-        for subscriber in tuple(self._subscribers):
-            for event_seq, frame in frames:
-                subscriber.offer(backtest_id, event_seq, frame)
+        for subscriber in self._following_all | self._following.get(backtest_id, set()):
+            subscriber.offer(backtest_id, frames)
         return seq
 
     def _open_head(self, backtest_id: str) -> int:
@@ -149,6 +152,24 @@ class EventHub:
 
     def remove_subscriber(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        self._following_all.discard(subscriber)
+        for backtest_id in subscriber.followed_runs:
+            self.unfollow(subscriber, backtest_id)
+
+    def follow(self, subscriber: Subscriber, backtest_id: str | None = None) -> None:
+        """Offer ``subscriber`` the events of one run, or of every run (None)."""
+        if backtest_id is None:
+            self._following_all.add(subscriber)
+        else:
+            self._following.setdefault(backtest_id, set()).add(subscriber)
+
+    def unfollow(self, subscriber: Subscriber, backtest_id: str | None = None) -> None:
+        if backtest_id is None:
+            self._following_all.discard(subscriber)
+        elif followers := self._following.get(backtest_id):
+            followers.discard(subscriber)
+            if not followers:
+                del self._following[backtest_id]
 
     @property
     def subscriber_count(self) -> int:
@@ -212,42 +233,52 @@ class Subscriber:
 
     def follow_all(self) -> None:
         self._follow_all = True
+        self.hub.follow(self)
 
     def unfollow_all(self) -> None:
         self._follow_all = False
+        self.hub.unfollow(self)
+
+    @property
+    def followed_runs(self) -> frozenset[str]:
+        return frozenset(self._followed)
 
     def follow_run(self, backtest_id: str, since: int = 0) -> None:
         """Replay the run's stored events after ``since``, then follow it live."""
         self._followed.add(backtest_id)
+        self.hub.follow(self, backtest_id)
         self._cursors[backtest_id] = since
         self._lagging[backtest_id] = None
         self._wakeup.set()
 
     def unfollow_run(self, backtest_id: str) -> None:
         self._followed.discard(backtest_id)
+        self.hub.unfollow(self, backtest_id)
         self._lagging.pop(backtest_id, None)
         if not self._follow_all:
             self._cursors.pop(backtest_id, None)
 
     # -- what the hub delivers ------------------------------------------------------------
 
-    def offer(self, backtest_id: str, seq: int, frame: str) -> None:
+    def offer(self, backtest_id: str, frames: Sequence[tuple[int, str]]) -> None:
+        """A batch of one run's ``(seq, frame)``, in order, just stored by the hub."""
         if self.closed or not (self._follow_all or backtest_id in self._followed):
             return
-        if self.stalled:
-            self._overflow()
+        if self.cut_off_if_stalled():
             return
         if backtest_id in self._lagging:
-            return  # the store has it; it is read when the outbox drains
-        cursor = self._cursors.get(backtest_id, seq - 1)
-        if seq <= cursor:
-            return
-        if len(self._outbox) >= self.max_buffer or seq != cursor + 1:
-            self._cursors[backtest_id] = cursor
-            self._lagging[backtest_id] = None
-            return
-        self._outbox.append(frame)
-        self._cursors[backtest_id] = seq
+            return  # the store has them; they are read when the outbox drains
+        outbox, room = self._outbox, self.max_buffer - len(self._outbox)
+        cursor = self._cursors.get(backtest_id, frames[0][0] - 1)
+        for seq, frame in frames:
+            if seq <= cursor:
+                continue
+            if room <= 0 or seq != cursor + 1:
+                self._lagging[backtest_id] = None
+                break
+            outbox.append(frame)
+            cursor, room = seq, room - 1
+        self._cursors[backtest_id] = cursor
         self._wakeup.set()
 
     # -- what the writer takes --------------------------------------------------------------
@@ -275,6 +306,20 @@ class Subscriber:
         """Whether the transport has been stuck on its frames for over ``stall_timeout``."""
         started = self._write_started
         return started is not None and time.monotonic() - started > self.stall_timeout
+
+    def cut_off_if_stalled(self) -> bool:
+        """Close a client whose buffer is full (more events wait than it holds: they are read
+        from the store) and whose socket is stalled; return whether it was closed.
+
+        Checked when events arrive and by the writer while a write waits, so a client that
+        stops reading after a run's last event is cut off too. A client that keeps reading,
+        however slowly, is never cut off: its socket keeps accepting frames.
+        """
+        full = len(self._outbox) >= self.max_buffer or bool(self._lagging)
+        if self.closed or not full or not self.stalled:
+            return False
+        self._overflow()
+        return True
 
     def _read_from_store(self, backtest_id: str) -> None:
         cursor = self._cursors[backtest_id]

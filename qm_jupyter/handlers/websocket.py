@@ -108,8 +108,16 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
             connection = self.ws_connection
             if connection is None or connection.is_closing():
                 break
+            written = connection.stream.write(text_frames(frames))
+            while not written.done():
+                await asyncio.wait({written}, timeout=subscriber.stall_timeout)
+                if not written.done() and subscriber.cut_off_if_stalled():
+                    break
+            if not written.done():  # cut off: closing the connection ends this write
+                written.add_done_callback(_retrieve_outcome)
+                break
             try:
-                await connection.stream.write(text_frames(frames))
+                written.result()
             except StreamClosedError:
                 break
             subscriber.wrote()
@@ -193,6 +201,12 @@ def text_frames(messages: list[str]) -> bytes:
             parts.append(struct.pack("!BBQ", 0x81, 127, size))
         parts.append(payload)
     return b"".join(parts)
+
+
+def _retrieve_outcome(future: asyncio.Future) -> None:
+    """Take a finished write's error (the closed stream), so asyncio does not log it."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _decode(message: str | bytes) -> dict[str, Any]:

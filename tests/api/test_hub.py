@@ -206,3 +206,34 @@ async def test_hub_sink_publishes_from_other_threads_in_order(hub):
     assert [e["data"]["message"] for e in events[1:-1]] == [f"bar {i}" for i in range(50)]
     assert hub.get_run("in-process-run").origin == "logger"
     teardown_backtest_logging(logger)
+
+
+class CountingSubscriber(Subscriber):
+    def __init__(self, hub):
+        super().__init__(hub, on_overflow=pytest.fail)
+        self.offers = 0
+
+    def offer(self, backtest_id, frames):
+        self.offers += 1
+        super().offer(backtest_id, frames)
+
+
+async def test_only_followers_of_a_run_are_offered_its_events(hub):
+    """A thousand idle connections cost a busy run nothing: the hub offers them no event."""
+    a, b = hub.create_run({}).backtest_id, hub.create_run({}).backtest_id
+    idle = [CountingSubscriber(hub) for _ in range(1000)]
+    of_a, of_all, gone = CountingSubscriber(hub), CountingSubscriber(hub), CountingSubscriber(hub)
+    of_a.follow_run(a, 0)
+    of_all.follow_all()
+    gone.follow_run(a, 0)
+    gone.close()
+    hub.publish(a, logs("a1", "a2", "a3"))
+    hub.publish(b, logs("b1"))
+    assert sum(s.offers for s in idle) == 0 and gone.offers == 0
+    assert (of_a.offers, of_all.offers) == (1, 2)  # one offer per published batch
+    assert [f["seq"] for f in await drain(of_a, 3)] == [1, 2, 3]
+    of_a.unfollow_run(a)
+    of_all.unfollow_all()
+    hub.publish(a, logs("a4"))
+    assert (of_a.offers, of_all.offers) == (1, 2)
+    assert hub.subscriber_count == 1002

@@ -69,6 +69,27 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes_losslessly(ser
     assert log_text(server).count(CUT_OFF) == 1  # only the stalled client was cut off
 
 
+async def test_a_client_that_stops_reading_a_finished_run_is_cut_off_too(serve):
+    """No new event comes to notice the stall: the connection's writer notices it."""
+    server = serve(*SLOW_CLIENT_FLAGS)
+    reader = await server.connect()
+    run = {**NOISY_RUN, "data": {**NOISY_RUN["data"], "bars": 300_000}}
+    backtest_id = server.post("api/v1/backtest/run", run)["backtest_id"]
+    await reader.send({**SUB, "backtest_id": backtest_id, "since": 0})
+    assert (await reader.receive())["type"] == "subscribed"
+    everything = await reader.events_until_terminal()  # the run is over before the replay
+
+    stalled = RawStream(server)
+    stalled.send({**SUB, "backtest_id": backtest_id, "since": 0})
+    await asyncio.to_thread(wait_for_log, server, CUT_OFF)
+    messages, close = await asyncio.to_thread(stalled.drain)
+    assert close is not None and close[0] == 4008
+    got = messages[2:]
+    assert got and got == everything[: len(got)] and len(got) < len(everything)
+    await reader.send({"type": "ping"})  # the reader was not touched
+    assert await reader.receive() == {"type": "pong"}
+
+
 async def test_clients_dropping_and_reconnecting_at_random_reassemble_the_log(serve):
     server = serve("--QuantMindExtension.ws_ping_interval=0")
     run = {**NOISY_RUN, "params": {"fast": 5, "slow": 20}}

@@ -170,6 +170,9 @@ def test_fuzzed_frames_get_errors_or_a_proper_close(
             assert closed.code in PROPER_CLOSE_CODES, (closed.code, closed.reason, frame[:200])
             assert closed.code != 1009 or size > MAX_FRAME
             fuzz_client_box["client"] = Client(server)
+        except Exception:
+            fuzz_client_box["client"] = Client(server)  # so shrinking starts on a fresh socket
+            raise
 
     check()
     # The server stayed healthy for a client that sent nothing odd, and for new clients.
