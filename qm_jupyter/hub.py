@@ -9,8 +9,8 @@ A :class:`Subscriber` is one client's view of the stream, independent of transpo
 a bounded outbox of wire frames plus a per-run cursor. When its outbox is full the
 subscriber falls back to reading that run from the store at its own pace, so a client
 that keeps reading is never dropped and never grows the server's memory. A client whose
-socket has not accepted a frame for ``stall_timeout`` seconds while more events wait is
-cut off with a reason, and can resume with ``since``.
+buffer is full and whose socket has accepted nothing for ``stall_timeout`` seconds is cut
+off with a reason, and can resume with ``since``.
 """
 
 from __future__ import annotations
@@ -264,8 +264,6 @@ class Subscriber:
         """A batch of one run's ``(seq, frame)``, in order, just stored by the hub."""
         if self.closed or not (self._follow_all or backtest_id in self._followed):
             return
-        if self.cut_off_if_stalled():
-            return
         if backtest_id in self._lagging:
             return  # the store has them; they are read when the outbox drains
         outbox, room = self._outbox, self.max_buffer - len(self._outbox)
@@ -301,6 +299,11 @@ class Subscriber:
         """The transport accepted the frames it was given: the client is reading."""
         self._write_started = None
 
+    def progressed(self) -> None:
+        """The transport accepted part of its frames: the client is reading, if slowly."""
+        if self._write_started is not None:
+            self._write_started = time.monotonic()
+
     @property
     def stalled(self) -> bool:
         """Whether the transport has been stuck on its frames for over ``stall_timeout``."""
@@ -311,9 +314,9 @@ class Subscriber:
         """Close a client whose buffer is full (more events wait than it holds: they are read
         from the store) and whose socket is stalled; return whether it was closed.
 
-        Checked when events arrive and by the writer while a write waits, so a client that
-        stops reading after a run's last event is cut off too. A client that keeps reading,
-        however slowly, is never cut off: its socket keeps accepting frames.
+        The transport's writer checks this while a write waits (also after a run's last
+        event); a client that keeps reading, however slowly, is never cut off: its socket
+        keeps accepting bytes (:meth:`progressed`).
         """
         full = len(self._outbox) >= self.max_buffer or bool(self._lagging)
         if self.closed or not full or not self.stalled:

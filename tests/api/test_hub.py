@@ -142,7 +142,8 @@ async def test_a_stalled_client_is_cut_off_with_a_reason(hub):
     assert json.loads((await writer)[0])["seq"] == 1
     await asyncio.sleep(0.1)  # the socket accepted nothing meanwhile
     hub.publish(run_id, logs("e"))
-    assert subscriber.closed
+    assert not subscriber.closed  # the transport's writer decides, not a new event
+    assert subscriber.cut_off_if_stalled() and subscriber.closed
     assert "resubscribe with since" in reasons[0]
     assert hub.subscriber_count == 0
     assert await subscriber.next_frames() == []
@@ -237,3 +238,18 @@ async def test_only_followers_of_a_run_are_offered_its_events(hub):
     hub.publish(a, logs("a4"))
     assert (of_a.offers, of_all.offers) == (1, 2)
     assert hub.subscriber_count == 1002
+
+
+async def test_a_client_is_cut_only_with_a_full_buffer_and_no_bytes_taken(hub):
+    run_id = hub.create_run({}).backtest_id
+    subscriber = Subscriber(hub, on_overflow=lambda reason: None, max_buffer=3, stall_timeout=0.05)
+    subscriber.follow_run(run_id, 0)
+    hub.publish(run_id, logs("a", "b"))
+    assert len(await subscriber.next_frames(1)) == 1  # a write starts and hangs
+    await asyncio.sleep(0.1)
+    assert not subscriber.cut_off_if_stalled()  # stuck, but its buffer is not full
+    hub.publish(run_id, logs("c", "d", "e"))  # now more wait than the buffer holds
+    subscriber.progressed()  # the socket took part of the write: the client reads, slowly
+    assert not subscriber.cut_off_if_stalled()
+    await asyncio.sleep(0.1)  # and then nothing more
+    assert subscriber.cut_off_if_stalled() and subscriber.closed
