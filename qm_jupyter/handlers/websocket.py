@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import sys
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -23,6 +24,14 @@ from ..events import PROTOCOL_VERSION, TOPIC, loads
 from ..hub import Subscriber
 from ..service import BacktestService
 from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary
+
+try:  # the send-queue length of a socket (Linux, macOS); see _bytes_sent
+    import fcntl
+    import termios
+
+    _TIOCOUTQ: int | None = termios.TIOCOUTQ
+except (ImportError, AttributeError):  # Windows
+    _TIOCOUTQ = None
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
 #: Frames written at once before waiting for the socket: one write per batch, not per event.
@@ -210,9 +219,22 @@ def text_frames(messages: list[str]) -> bytes:
 
 
 def _bytes_sent(stream: Any) -> int | None:
-    """How many bytes the stream has handed to its socket: tornado's own count (private; on
-    a tornado without it, None, and only whole writes show that a client reads)."""
-    return getattr(stream, "_total_write_done_index", None)
+    """How many bytes of the stream the client has taken, as far as can be seen.
+
+    Tornado's count of bytes handed to the socket (private; on a tornado without it, None,
+    and only whole writes show that a client reads), less what still sits in the socket's
+    send queue (Linux's SIOCOUTQ): the kernel wakes a writer only once a large part of a
+    full send buffer has drained, so tornado's count alone stands still for seconds while a
+    slow client keeps reading.
+    """
+    written = getattr(stream, "_total_write_done_index", None)
+    if written is None or _TIOCOUTQ is None:
+        return written
+    try:
+        unsent = fcntl.ioctl(stream.socket.fileno(), _TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, AttributeError, ValueError):  # no socket (closed), or not a TCP one
+        return written
+    return written - int.from_bytes(unsent, sys.byteorder, signed=True)
 
 
 def _retrieve_outcome(future: asyncio.Future) -> None:
