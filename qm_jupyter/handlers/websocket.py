@@ -160,13 +160,13 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
         if kind not in ("subscribe", "unsubscribe"):
             raise ProtocolError(
                 "unknown_type",
-                f"unknown message type {kind!r}; expected subscribe, unsubscribe or ping",
+                f"unknown message type {_shown(kind)}; expected subscribe, unsubscribe or ping",
             )
         topic = request.get("topic")
         if topic != TOPIC:
             raise ProtocolError(
                 "bad_topic" if topic is not None else "missing_topic",
-                f'{kind} needs "topic": "{TOPIC}"' + (f", got {topic!r}" if topic else ""),
+                f'{kind} needs "topic": "{TOPIC}"' + (f", got {_shown(topic)}" if topic else ""),
             )
         backtest_id = request.get("backtest_id")
         reply: dict[str, Any] = {"type": f"{kind}d", "topic": TOPIC}
@@ -179,7 +179,7 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
                 subscriber.unfollow_all()
             return reply
         if not isinstance(backtest_id, str) or self.service.hub.get_run(backtest_id) is None:
-            raise ProtocolError("unknown_run", f"no backtest with id {backtest_id!r}")
+            raise ProtocolError("unknown_run", f"no backtest with id {_shown(backtest_id)}")
         reply["backtest_id"] = backtest_id
         if kind == "unsubscribe":
             subscriber.unfollow_run(backtest_id)
@@ -187,7 +187,7 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
         since = request.get("since", 0)
         if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
             raise ProtocolError(
-                "bad_since", f"since must be an integer from 0 to {MAX_SEQ}, got {since!r}"
+                "bad_since", f"since must be an integer from 0 to {MAX_SEQ}, got {_shown(since)}"
             )
         reply["since"] = since
         # The reply is queued before the replay: the client sees "subscribed" first.
@@ -216,6 +216,17 @@ def text_frames(messages: list[str]) -> bytes:
             parts.append(struct.pack("!BBQ", 0x81, 127, size))
         parts.append(payload)
     return b"".join(parts)
+
+
+def _shown(value: Any, limit: int = 100) -> str:
+    """A client's value in an error message: short, and never the repr of a deep structure
+    (which would recurse past Python's limit on a hostile frame)."""
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, list):
+        return "a JSON array"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _bytes_sent(stream: Any) -> int | None:

@@ -113,6 +113,8 @@ async def test_unsubscribe_and_ping(stream, start_run):
         ('{"type": "subscribe", "topic": "backtest", "since": NaN}', "invalid_json"),
         ('{"type": "subscribe", "topic": "backtest", "backtest_id": "\\ud800"}', "invalid_json"),
         ("[1, 2]", "invalid_message"),
+        ('{"type": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}", "unknown_type"),  # no repr
+        ({**SUB, "backtest_id": "x" * 5000}, "unknown_run"),
         ({"type": "dance"}, "unknown_type"),
         ({"topic": "backtest"}, "unknown_type"),
         ({"type": "subscribe"}, "missing_topic"),
