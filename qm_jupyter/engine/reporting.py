@@ -113,29 +113,11 @@ class TradeLog:
             return text if self._tz is None else [t + "+00:00" for t in text]
         return [self._iso(bar) for bar in bars.tolist()]
 
-    def closed(
-        self,
-        number: int,
-        entry_bar: int,
-        exit_bar: int,
-        entry_price: float,
-        exit_price: float,
-        units: float,
-        pnl: float,
-        ret: float,
-    ) -> None:
-        """Log trade `number` (1-based)."""
+    def closed(self, number: int, entry_bar: int, exit_bar: int, *trade: float) -> None:
+        """Log trade `number` (1-based) given by its bars, then the fields of :meth:`log`
+        after the times (entry_price, exit_price, units, pnl, ret)."""
         if self.enabled:
-            self.log(
-                number,
-                self._iso(entry_bar),
-                self._iso(exit_bar),
-                entry_price,
-                exit_price,
-                units,
-                pnl,
-                ret,
-            )
+            self.log(number, self._iso(entry_bar), self._iso(exit_bar), *trade)
 
     def log(
         self,
