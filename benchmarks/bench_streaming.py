@@ -17,8 +17,9 @@ bare Tornado app), and the clients (one asyncio process holding every connection
    bar at a steady rate, so both servers send at the same pace and below what the clients can
    read: latency, not the draining of a backlog. Target: p99 ratio <= 5.
 3. Memory: M idle connections + 10 subscribers that never read during a run that logs L lines:
-   server peak RSS (VmHWM of server + workers is reported separately), the run's duration vs
-   the same run with nobody watching, and whether 10 reading subscribers kept up (got all).
+   server peak RSS, the run's duration vs the same run with nobody watching, and whether 10
+   reading subscribers kept up (got all); the readers in ``qm.batch`` framing (as the widget
+   and the IDE read), then again in plain framing (a message per event).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -70,11 +73,22 @@ def _iso_to_epoch(stamp: str) -> float:
 # -- the client process ------------------------------------------------------------------------
 
 
-async def _client_main(url: str, count: int, runs: int, idle: int, stalled: int) -> None:
-    """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs."""
+async def _client_main(
+    url: str, count: int, runs: int, idle: int, stalled: int, batched: bool, sampled: int
+) -> None:
+    """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs.
+
+    Readers count events and run ends in each message without decoding it (the clients
+    share the server's cores); the first ``sampled`` readers decode every event for its
+    latency. In ``qm.batch`` framing a message holds many events.
+    """
     from tornado.websocket import websocket_connect
 
-    readers = [await websocket_connect(url, max_message_size=1 << 26) for _ in range(count)]
+    subprotocols = ["qm.batch"] if batched else None
+    readers = [
+        await websocket_connect(url, max_message_size=1 << 26, subprotocols=subprotocols)
+        for _ in range(count)
+    ]
     extra = [await websocket_connect(url) for _ in range(idle)]
     raw = [_raw_stalled(url) for _ in range(stalled)]
     for conn in readers:
@@ -92,16 +106,15 @@ async def _client_main(url: str, count: int, runs: int, idle: int, stalled: int)
             now = time.time()
             first = first or now
             last = now
-            got += 1
-            if keep_latency or '"type":"backtest_' in frame[:40]:
-                event = json.loads(frame)
-                if keep_latency:
+            got += frame.count('"seq":')  # in a log line's text the quotes are escaped
+            ended += sum(frame.count(f'"type":"{t}"') for t in TERMINAL)
+            if keep_latency:
+                decoded = json.loads(frame)
+                for event in decoded if isinstance(decoded, list) else [decoded]:
                     lat.append(now - _iso_to_epoch(event["timestamp"]))
-                if event["type"] in TERMINAL:
-                    ended += 1
         return got, first, last, lat
 
-    results = await asyncio.gather(*(read(c, i < 10) for i, c in enumerate(readers)))
+    results = await asyncio.gather(*(read(c, i < sampled) for i, c in enumerate(readers)))
     latencies = sorted(x for r in results for x in r[3])
     print(
         json.dumps(
@@ -115,6 +128,7 @@ async def _client_main(url: str, count: int, runs: int, idle: int, stalled: int)
         ),
         flush=True,
     )
+    sys.stdin.readline()  # the stalled sockets stay open (unread) until the server cut them
     for conn in extra:
         conn.close()
     for sock in raw:
@@ -215,9 +229,19 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_clients(url: str, count: int, runs: int, idle: int = 0, stalled: int = 0):
+def _start_clients(
+    url: str,
+    count: int,
+    runs: int,
+    idle: int = 0,
+    stalled: int = 0,
+    batched: bool = False,
+    sampled: int = 10,
+):
+    args = [url, *map(str, (count, runs, idle, stalled, int(batched), sampled))]
     process = subprocess.Popen(
-        [sys.executable, __file__, "--client", url, str(count), str(runs), str(idle), str(stalled)],
+        [sys.executable, __file__, "--client", *args],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -225,9 +249,13 @@ def _start_clients(url: str, count: int, runs: int, idle: int = 0, stalled: int 
     return process
 
 
-def _finish_clients(process) -> dict:
+def _finish_clients(process, until: Callable[[], bool] | None = None) -> dict:
+    """The clients' results; their connections close once ``until()`` holds (or 30 s)."""
     result = json.loads(process.stdout.readline())
-    process.wait()
+    deadline = time.monotonic() + 30
+    while until is not None and not until() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    process.communicate("close\n")
     return result
 
 
@@ -285,6 +313,9 @@ def main() -> None:
     )
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="length of those runs")
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--memory-repeat", type=int, default=3, help="watched/unwatched pairs of figure 3"
+    )
     args = parser.parse_args()
 
     from server_process import JupyterServer
@@ -362,33 +393,53 @@ def main() -> None:
             "ratio floors bare p99 at 1 ms)"
         )
 
-        # 3. Memory: idle connections + stalled subscribers during a run that logs many lines.
+        # 3. Memory: idle connections + stalled subscribers during a run that logs many lines,
+        # the readers in qm.batch framing (as the widget and the IDE read), then in plain.
+        # Watched and unwatched runs alternate; their medians are compared.
         lines_bars = int(args.log_lines * 5.45)  # sma 2/3 closes a trade every ~5.45 bars
-        alone = server.post("api/v1/backtest/run", _run_body(lines_bars, 3))["backtest_id"]
-        alone_seconds = _run_seconds(_wait_done(server, alone))
-        rss_before = _rss(server.process.pid)
-        clients = _start_clients(qm_url, 10, 1, idle=args.idle, stalled=10)
-        watched = server.post("api/v1/backtest/run", _run_body(lines_bars, 3))["backtest_id"]
-        readers = _finish_clients(clients)
-        run = _wait_done(server, watched)
-        logged = sum(1 for f in _all_frames(server, watched) if '"log_entry"' in f)
-        print(
-            f"3. memory: {args.idle} idle + 10 stalled + 10 reading clients, "
-            f"run logging {logged:,} "
-            f"lines: server RSS {rss_before / 2**20:.0f} MiB before, peak (VmHWM) "
-            f"{_vm_hwm(server.process.pid) / 2**20:.0f} MiB; run took {_run_seconds(run):.2f}s vs "
-            f"{alone_seconds:.2f}s unwatched "
-            f"(ratio {_run_seconds(run) / alone_seconds:.2f}); readers "
-            f"got every event: {all(n == run['last_seq'] for n in readers['per_client'])} "
-            f"({min(readers['per_client']):,}-{max(readers['per_client']):,} of "
-            f"{run['last_seq']:,}); stalled "
-            f"clients cut off: {server.log_path.read_text().count('stopped reading')}"
-        )
+        body = _run_body(lines_bars, 3)
+        _wait_done(server, server.post("api/v1/backtest/run", body)["backtest_id"])  # warm
+        for batched in (True, False):
+            cut_before = _cuts(server)
+            rss_before = _rss(server.process.pid)
+            alone, watched, complete = [], [], True
+            for _ in range(args.memory_repeat):
+                backtest_id = server.post("api/v1/backtest/run", body)["backtest_id"]
+                alone.append(_run_seconds(_wait_done(server, backtest_id)))
+                clients = _start_clients(
+                    qm_url, 10, 1, idle=args.idle, stalled=10, batched=batched, sampled=0
+                )
+                backtest_id = server.post("api/v1/backtest/run", body)["backtest_id"]
+                target = _cuts(server) + 10  # the stalled clients are cut before they close
+                readers = _finish_clients(clients, until=lambda t=target: _cuts(server) >= t)
+                run = _wait_done(server, backtest_id)
+                watched.append(_run_seconds(run))
+                complete &= all(n == run["last_seq"] for n in readers["per_client"])
+            logged = sum(1 for f in _all_frames(server, backtest_id) if '"log_entry"' in f)
+            cut = _cuts(server) - cut_before
+            ratio = statistics.median(watched) / statistics.median(alone)
+            print(
+                f"3. memory: {args.idle} idle + 10 stalled + 10 reading clients "
+                f"({'qm.batch' if batched else 'plain'} framing), run logging {logged:,} "
+                f"lines: server RSS {rss_before / 2**20:.0f} MiB before, peak (VmHWM so far) "
+                f"{_vm_hwm(server.process.pid) / 2**20:.0f} MiB; run watched "
+                f"{statistics.median(watched):.2f}s vs {statistics.median(alone):.2f}s "
+                f"unwatched (medians of {args.memory_repeat}; ratio {ratio:.2f}; watched "
+                f"{' '.join(f'{x:.2f}' for x in watched)}, unwatched "
+                f"{' '.join(f'{x:.2f}' for x in alone)}); readers got every event: {complete} "
+                f"({run['last_seq']:,} each, last run); stalled clients cut off: "
+                f"{cut} of {10 * args.memory_repeat}"
+            )
     finally:
         if bare is not None:
             bare.kill()
             bare.wait()
         server.stop()
+
+
+def _cuts(server) -> int:
+    """Slow clients the server has cut off so far (from its log)."""
+    return server.log_path.read_text().count("stopped reading")
 
 
 def _rss(pid: int) -> int:
@@ -408,8 +459,8 @@ def _post(port: int, query: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        url, count, runs, idle, stalled = sys.argv[2], *map(int, sys.argv[3:7])
-        asyncio.run(_client_main(url, count, runs, idle, stalled))
+        url, count, runs, idle, stalled, batched, sampled = sys.argv[2], *map(int, sys.argv[3:9])
+        asyncio.run(_client_main(url, count, runs, idle, stalled, bool(batched), sampled))
     elif len(sys.argv) > 1 and sys.argv[1] == "--bare":
         _bare_main(int(sys.argv[2]), sys.argv[3])
     else:

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +33,11 @@ from .events import (
     utc_now_iso,
 )
 from .store import RunRecord, RunStore
+
+#: Frames per page of the hub's cache of stored events, and how many pages it keeps
+#: (about 10 MiB: a frame is a few hundred bytes).
+STORE_PAGE = 500
+CACHED_PAGES = 64
 
 
 class UnknownRunError(KeyError):
@@ -55,6 +60,10 @@ class EventHub:
         # (Idle connections are offered nothing: a thousand of them cost nothing per event.)
         self._following_all: set[Subscriber] = set()
         self._following: dict[str, set[Subscriber]] = {}
+        # Whole pages of stored frames (immutable once stored), shared by the subscribers
+        # that read a run from the store: ten clients lagging behind one busy run cost one
+        # SQLite read per page, not ten.
+        self._pages: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -103,7 +112,8 @@ class EventHub:
     def publish(self, backtest_id: str, drafts: Sequence[EventDraft]) -> int:
         """Number, store and fan out a batch of one run's events; return the last seq."""
         seq = self._open_head(backtest_id)
-        frames: list[tuple[int, str]] = []
+        first = seq + 1
+        frames: list[str] = []
         fields: dict[str, Any] = {}
         for draft in drafts:
             if "status" in fields and fields["status"] in TERMINAL_STATUS.values():
@@ -120,19 +130,46 @@ class EventHub:
                     "data": draft.data,
                 }
             )
-            frames.append((seq, frame))
+            frames.append(frame)
             fields.update(_run_fields(draft.type, draft.data, draft.timestamp))
         if not frames:
             return seq
         fields["last_seq"] = seq
-        self.store.append_events(backtest_id, frames, fields)
+        self.store.append_events(
+            backtest_id, zip(range(first, seq + 1), frames, strict=True), fields
+        )
         if fields.get("status") in TERMINAL_STATUS.values():
             self._heads.pop(backtest_id, None)
         else:
             self._heads[backtest_id] = seq
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
-            subscriber.offer(backtest_id, frames)
+            subscriber.offer(backtest_id, first, frames)
         return seq
+
+    def stored_frames(self, backtest_id: str, since: int, limit: int) -> list[str]:
+        """Up to ``limit`` stored frames of the run with ``seq > since``, in order."""
+        frames: list[str] = []
+        while len(frames) < limit:
+            start = since + len(frames)
+            first = start - start % STORE_PAGE
+            page = self._page(backtest_id, first)
+            frames += page[start - first : start - first + limit - len(frames)]
+            if len(page) < STORE_PAGE:  # the end of what is stored
+                break
+        return frames
+
+    def _page(self, backtest_id: str, first: int) -> list[str]:
+        """Frames ``first + 1 .. first + STORE_PAGE`` (fewer at the end), cached when whole."""
+        key = (backtest_id, first)
+        if (page := self._pages.get(key)) is not None:
+            self._pages.move_to_end(key)
+            return page
+        page = self.store.frames_since(backtest_id, first, STORE_PAGE)
+        if len(page) == STORE_PAGE:
+            self._pages[key] = page
+            if len(self._pages) > CACHED_PAGES:
+                self._pages.popitem(last=False)
+        return page
 
     def _open_head(self, backtest_id: str) -> int:
         if backtest_id in self._heads:
@@ -210,7 +247,10 @@ class Subscriber:
         self.stall_timeout = stall_timeout
         self.page_size = min(page_size, max_buffer)
         self._on_overflow = on_overflow
-        self._outbox: deque[str] = deque()
+        # Frames in chunks as they came (a publish, a store page): a busy run costs each
+        # subscriber one append per batch, not one per event. Chunks are never mutated.
+        self._outbox: deque[Sequence[str]] = deque()
+        self._buffered = 0  # frames in the outbox
         self._wakeup = asyncio.Event()
         self._follow_all = False
         self._followed: set[str] = set()
@@ -226,9 +266,10 @@ class Subscriber:
         """Queue a control message (a reply to the client)."""
         if self.closed:
             return
-        self._outbox.append(dumps(message))
+        self._outbox.append((dumps(message),))
+        self._buffered += 1
         self._wakeup.set()
-        if len(self._outbox) > 2 * self.max_buffer:
+        if self._buffered > 2 * self.max_buffer:
             self._overflow()
 
     def follow_all(self) -> None:
@@ -260,34 +301,45 @@ class Subscriber:
 
     # -- what the hub delivers ------------------------------------------------------------
 
-    def offer(self, backtest_id: str, frames: Sequence[tuple[int, str]]) -> None:
-        """A batch of one run's ``(seq, frame)``, in order, just stored by the hub."""
+    def offer(self, backtest_id: str, first_seq: int, frames: Sequence[str]) -> None:
+        """A batch of one run's frames, numbered from ``first_seq``, just stored by the hub."""
         if self.closed or not (self._follow_all or backtest_id in self._followed):
             return
         if backtest_id in self._lagging:
             return  # the store has them; they are read when the outbox drains
-        outbox, room = self._outbox, self.max_buffer - len(self._outbox)
-        cursor = self._cursors.get(backtest_id, frames[0][0] - 1)
-        for seq, frame in frames:
-            if seq <= cursor:
-                continue
-            if room <= 0 or seq != cursor + 1:
-                self._lagging[backtest_id] = None
-                break
-            outbox.append(frame)
-            cursor, room = seq, room - 1
-        self._cursors[backtest_id] = cursor
-        self._wakeup.set()
+        room = self.max_buffer - self._buffered
+        cursor = self._cursors.get(backtest_id, first_seq - 1)
+        skip = cursor + 1 - first_seq  # frames this subscriber already has
+        if skip < 0:  # a gap (cannot happen while following): the store fills it
+            self._lagging[backtest_id] = None
+            return
+        chunk = frames[skip:] if skip else frames
+        if len(chunk) > room:  # what does not fit is read from the store later
+            self._lagging[backtest_id] = None
+            chunk = chunk[: max(room, 0)]
+        if chunk:
+            self._outbox.append(chunk)
+            self._buffered += len(chunk)
+            self._cursors[backtest_id] = cursor + len(chunk)
+            self._wakeup.set()
 
     # -- what the writer takes --------------------------------------------------------------
 
     async def next_frames(self, limit: int = 256) -> list[str]:
         """Up to ``limit`` frames to write now (at least one), or [] once closed."""
+        outbox = self._outbox
         while not self.closed:
-            if self._outbox:
+            if outbox:
                 self._write_started = time.monotonic()
-                count = min(limit, len(self._outbox))
-                return [self._outbox.popleft() for _ in range(count)]
+                frames: list[str] = []
+                while outbox and len(frames) < limit:
+                    chunk, room = outbox.popleft(), limit - len(frames)
+                    if len(chunk) > room:
+                        outbox.appendleft(chunk[room:])
+                        chunk = chunk[:room]
+                    frames.extend(chunk)
+                self._buffered -= len(frames)
+                return frames
             if self._lagging:
                 self._read_from_store(next(iter(self._lagging)))
                 continue
@@ -318,7 +370,7 @@ class Subscriber:
         event); a client that keeps reading, however slowly, is never cut off: its socket
         keeps accepting bytes (:meth:`progressed`).
         """
-        full = len(self._outbox) >= self.max_buffer or bool(self._lagging)
+        full = self._buffered >= self.max_buffer or bool(self._lagging)
         if self.closed or not full or not self.stalled:
             return False
         self._overflow()
@@ -326,15 +378,17 @@ class Subscriber:
 
     def _read_from_store(self, backtest_id: str) -> None:
         cursor = self._cursors[backtest_id]
-        frames = self.hub.store.frames_since(backtest_id, cursor, self.page_size)
-        self._outbox.extend(frames)
+        frames = self.hub.stored_frames(backtest_id, cursor, self.page_size)
+        if frames:
+            self._outbox.append(frames)
+            self._buffered += len(frames)
         self._cursors[backtest_id] = cursor + len(frames)
         if len(frames) < self.page_size:
             del self._lagging[backtest_id]
 
     @property
     def buffered(self) -> int:
-        return len(self._outbox)
+        return self._buffered
 
     def _overflow(self) -> None:
         reason = (
@@ -349,5 +403,6 @@ class Subscriber:
             return
         self.closed = True
         self._outbox.clear()
+        self._buffered = 0
         self._wakeup.set()
         self.hub.remove_subscriber(self)

@@ -24,7 +24,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .events import BACKTEST_CANCELLED, BACKTEST_ERROR, EventDraft
+import orjson
+
+from .events import BACKTEST_CANCELLED, BACKTEST_ERROR, LOG_ENTRY, EventDraft
 from .hub import EventHub, RunClosedError
 
 
@@ -190,7 +192,10 @@ class BacktestRunner:
         if kind == "events":
             by_run: dict[str, list[EventDraft]] = {}
             for backtest_id, event_type, data, timestamp in message[1]:
-                by_run.setdefault(backtest_id, []).append(EventDraft(event_type, data, timestamp))
+                # Log lines (nearly all of a busy run's events) stay encoded: the hub only
+                # frames them. The rest change the run's state, which reads their data.
+                value = orjson.Fragment(data) if event_type == LOG_ENTRY else orjson.loads(data)
+                by_run.setdefault(backtest_id, []).append(EventDraft(event_type, value, timestamp))
             for backtest_id, drafts in by_run.items():
                 self._publish(backtest_id, drafts)
         elif kind == "finished" and worker.backtest_id == message[1]:

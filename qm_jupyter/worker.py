@@ -22,7 +22,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from .events import EventDraft
+from .events import EventDraft, encode
 from .sinks import BatchingSink, EventSink, set_default_sink
 from .strategy_catalog import StrategyCatalog
 from .ws_logger import setup_backtest_logging, teardown_backtest_logging
@@ -39,7 +39,11 @@ class PipeSink(BatchingSink):
         super().__init__("qm-event-flusher")
 
     def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
-        self._conn.send(("events", [(run, d.type, d.data, d.timestamp) for run, d in batch]))
+        # Each event's data goes as JSON (see BacktestRunner._on_message): bytes cost the
+        # server far less to unpickle than dicts, and it frames log lines without decoding.
+        self._conn.send(
+            ("events", [(run, d.type, encode(d.data), d.timestamp) for run, d in batch])
+        )
 
     def send(self, message: tuple) -> None:
         """Send ``message`` after every event emitted before it."""

@@ -53,16 +53,22 @@ class WebSocketLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{self.formatter_exception(record)}"
-            timestamp = utc_now_iso(record.created)
-            data = {
-                "level": record.levelname,
-                "message": message,
-                "module": record.name,
-                "timestamp": timestamp,
-            }
-            self.sink.emit(self.backtest_id, EventDraft(LOG_ENTRY, data, timestamp))
+            self._send(record.levelname, message, record.name, utc_now_iso(record.created))
         except Exception:  # never raise into the code that logs
             self.dropped += 1
+
+    def stream(self, level: int, module: str, message: str) -> None:
+        """A ``log_entry`` of a line the caller formatted, with no LogRecord: the engine's
+        path for its line per trade when this handler is all a record would reach
+        (:func:`sole_stream_handler`); the event is the one ``emit`` would make."""
+        try:
+            self._send(logging.getLevelName(level), message, module, utc_now_iso())
+        except Exception:  # never raise into the code that logs
+            self.dropped += 1
+
+    def _send(self, level: str, message: str, module: str, timestamp: str) -> None:
+        data = {"level": level, "message": message, "module": module, "timestamp": timestamp}
+        self.sink.emit(self.backtest_id, EventDraft(LOG_ENTRY, data, timestamp))
 
     @staticmethod
     def formatter_exception(record: logging.LogRecord) -> str:
@@ -230,6 +236,21 @@ def setup_backtest_logging(
     logger.propagate = False
     logger.addHandler(WebSocketLogHandler(backtest_id, sink, level))
     return logger, BacktestProgressStreamer(backtest_id, sink, max_rate=max_rate)
+
+
+def sole_stream_handler(logger: logging.Logger, level: int) -> WebSocketLogHandler | None:
+    """The run handler that a record of ``level`` logged on ``logger`` would reach, if it is
+    the only thing the record would reach (no filters, other handlers or propagation), so
+    the caller may skip building records; None otherwise."""
+    if not logger.isEnabledFor(level) or logger.propagate or logger.filters:
+        return None
+    if len(logger.handlers) != 1:
+        return None
+    handler = logger.handlers[0]
+    # Exactly the class: a subclass may emit differently.
+    if type(handler) is not WebSocketLogHandler or handler.filters or level < handler.level:
+        return None
+    return handler
 
 
 def teardown_backtest_logging(logger: logging.Logger) -> None:

@@ -109,10 +109,13 @@ class JupyterServer:
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, body if body is not None else {})
 
-    async def connect(self):
+    async def connect(self, *, batched: bool = False):
+        """A /ws client; ``batched`` asks for the ``qm.batch`` framing (messages are arrays)."""
         ws_url = self.url.replace("http", "ws", 1) + f"ws?token={self.token}"
-        client = StreamClient(await websocket_connect(ws_url))
-        assert await client.receive() == {"type": "connected", "protocol": 1}
+        subprotocols = ["qm.batch"] if batched else None
+        client = StreamClient(await websocket_connect(ws_url, subprotocols=subprotocols))
+        connected = {"type": "connected", "protocol": 1}
+        assert await client.receive() == ([connected] if batched else connected)
         return client
 
     async def wait_until_done(self, backtest_id: str, timeout: float = 120) -> dict:

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from ..ws_logger import sole_stream_handler
 from .errors import BacktestCancelled
 from .ledger import Ledger
 
@@ -86,8 +87,10 @@ class TradeLog:
     """Formats and logs closed trades; does nothing cheaply when INFO is disabled.
 
     A run logs one line per trade (tens of thousands on a million bars), so each line is
-    built directly (``makeRecord`` + ``handle``: the logger's filters and handlers, without
-    the stack walk of ``logger.info``) and a vectorized run formats its bar times at once.
+    built directly: straight into the run's stream when its handler is all the line would
+    reach (no LogRecord: most of a line's cost), else ``makeRecord`` + ``handle`` (the
+    logger's filters and handlers, without the stack walk of ``logger.info``). A vectorized
+    run formats its bar times at once.
     """
 
     MESSAGE = "Trade %d: bought %.6g @ %.6g on %s, sold @ %.6g on %s, pnl %+.2f (%+.2f%%)"
@@ -95,6 +98,7 @@ class TradeLog:
     def __init__(self, logger: logging.Logger, index: pd.DatetimeIndex) -> None:
         self.logger = logger
         self.enabled = logger.isEnabledFor(logging.INFO)
+        self._stream = sole_stream_handler(logger, logging.INFO)
         # Bar times as integers: formatting one per trade stays cheap (no pandas per call).
         self._micros = index.as_unit("us").asi8
         self._tz = index.tz
@@ -133,6 +137,9 @@ class TradeLog:
         """Log trade `number` whose bar times are already formatted."""
         args = (number, units, entry_price, entry_time, exit_price, exit_time, pnl, ret * 100.0)
         logger = self.logger
+        if self._stream is not None:
+            self._stream.stream(logging.INFO, logger.name, self.MESSAGE % args)
+            return
         logger.handle(
             logger.makeRecord(logger.name, logging.INFO, __file__, 0, self.MESSAGE, args, None)
         )

@@ -1,9 +1,10 @@
 """Follows one run on the server's ``/ws`` stream, from a background thread.
 
 The thread runs its own asyncio loop (the kernel's loop is busy running cells) with
-tornado's WebSocket client. It subscribes with ``since`` = the last seq it has, so
-after a dropped connection (or a 4008 close for a stalled reader) it resumes with no
-gap and no duplicate, and it stops at the run's terminal event.
+tornado's WebSocket client, in batched framing (``qm.batch``: a busy run's events arrive a
+few hundred per message). It subscribes with ``since`` = the last seq it has, so after a
+dropped connection (or a 4008 close for a stalled reader) it resumes with no gap and no
+duplicate, and it stops at the run's terminal event.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, WebSocketError, websocket_connect
 
-from ..events import TOPIC, Event
+from ..events import BATCH_SUBPROTOCOL, TOPIC, Event
 from .connection import ServerConnection
 
 MAX_RECONNECTS = 8
@@ -87,7 +88,9 @@ class ServerFollower:
     async def _session(self) -> bool:
         """One connection; True once the terminal event arrived, False if it dropped."""
         request = HTTPRequest(self.server.ws_url(), connect_timeout=CONNECT_TIMEOUT)
-        self._connection = connection = await websocket_connect(request)
+        self._connection = connection = await websocket_connect(
+            request, subprotocols=[BATCH_SUBPROTOCOL]
+        )
         try:
             connection.write_message(
                 json.dumps(
@@ -103,7 +106,8 @@ class ServerFollower:
                 message = await connection.read_message()
                 if message is None:
                     return False
-                if self._take(json.loads(message)):
+                batch = json.loads(message)
+                if any([self._take(frame) for frame in batch]):
                     return True
             return False
         finally:

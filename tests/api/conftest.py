@@ -107,9 +107,13 @@ class StreamClient:
 
 @pytest.fixture
 def stream(jp_ws_fetch):
-    async def connect(**params: Any) -> StreamClient:
-        client = StreamClient(await jp_ws_fetch("ws", params=params or None))
-        assert await client.receive() == {"type": "connected", "protocol": 1}
+    async def connect(*, subprotocol: str | None = None, **params: Any) -> StreamClient:
+        """A connected client; ``subprotocol`` is offered in the handshake."""
+        headers = {"Sec-WebSocket-Protocol": subprotocol} if subprotocol else None
+        client = StreamClient(await jp_ws_fetch("ws", params=params or None, headers=headers))
+        connected = {"type": "connected", "protocol": 1}
+        batched = client.connection.selected_subprotocol == "qm.batch"
+        assert await client.receive() == ([connected] if batched else connected)
         return client
 
     return connect

@@ -131,6 +131,32 @@ async def test_a_full_buffer_falls_back_to_the_store_losslessly(hub):
     assert [f["seq"] for f in await drain(subscriber, 1)] == [41]
 
 
+async def test_lagging_subscribers_of_one_run_share_its_store_pages(hub, monkeypatch):
+    run_id = hub.create_run({}).backtest_id
+    readers = [Subscriber(hub, on_overflow=pytest.fail, page_size=300) for _ in range(10)]
+    for reader in readers:
+        reader.follow_run(run_id, 0)  # each replays from the store
+    for start in range(0, 1210, 110):
+        hub.publish(run_id, logs(*(f"m{i}" for i in range(start, min(start + 110, 1210)))))
+    reads = []
+    frames_since = hub.store.frames_since
+    monkeypatch.setattr(
+        hub.store, "frames_since", lambda *args: reads.append(args) or frames_since(*args)
+    )
+    for reader in readers:
+        assert [f["seq"] for f in await drain_all(reader)] == list(range(1, 1211))
+    pages = [args[1] for args in reads]  # each read is a page: seq 1-500, 501-1000, 1001-
+    assert (pages.count(0), pages.count(500)) == (1, 1)  # whole: read once for all ten
+    assert set(pages) == {0, 500, 1000}  # the last page, still growing, is read each time
+
+
+async def drain_all(subscriber: Subscriber) -> list[dict]:
+    frames = []
+    while subscriber.buffered or subscriber._lagging:
+        frames += [json.loads(f) for f in await subscriber.next_frames(10_000)]
+    return frames
+
+
 async def test_a_stalled_client_is_cut_off_with_a_reason(hub):
     reasons = []
     run_id = hub.create_run({}).backtest_id
@@ -214,9 +240,9 @@ class CountingSubscriber(Subscriber):
         super().__init__(hub, on_overflow=pytest.fail)
         self.offers = 0
 
-    def offer(self, backtest_id, frames):
+    def offer(self, backtest_id, first_seq, frames):
         self.offers += 1
-        super().offer(backtest_id, frames)
+        super().offer(backtest_id, first_seq, frames)
 
 
 async def test_only_followers_of_a_run_are_offered_its_events(hub):

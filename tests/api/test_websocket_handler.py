@@ -87,6 +87,33 @@ async def test_replay_while_running_has_no_gap_or_duplicate(stream, start_run):
     assert events[-1]["type"] == "backtest_complete"
 
 
+async def test_batch_subprotocol_sends_the_same_messages_in_arrays(
+    stream, start_run, wait_until_done
+):
+    backtest_id = await start_run()
+    await wait_until_done(backtest_id)
+    plain = await stream()
+    await plain.send({**SUB, "backtest_id": backtest_id})
+    expected = [await plain.receive(), *await plain.events_until_terminal()]
+
+    batched = await stream(subprotocol="qm.batch")  # its "connected" came as [{...}]
+    assert batched.connection.selected_subprotocol == "qm.batch"
+    await batched.send({**SUB, "backtest_id": backtest_id})
+    arrays = []
+    while sum(map(len, arrays)) < len(expected):
+        arrays.append(await batched.receive())
+    assert all(isinstance(a, list) and a for a in arrays)
+    assert [m for a in arrays for m in a] == expected  # "subscribed" first, then every event
+    assert max(map(len, arrays)) > 1, "a replay of a whole run comes in batches"
+    await batched.send({"type": "ping"})
+    assert await batched.receive() == [{"type": "pong"}]
+
+
+async def test_another_subprotocol_is_not_selected(stream):
+    client = await stream(subprotocol="other")  # "connected" came as a plain message
+    assert client.connection.selected_subprotocol is None
+
+
 async def test_unsubscribe_and_ping(stream, start_run):
     client = await stream()
     await client.send({"type": "ping"})

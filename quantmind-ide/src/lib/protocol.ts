@@ -5,6 +5,11 @@
 
 export const PROTOCOL_VERSION = 1;
 export const TOPIC = 'backtest';
+/**
+ * The /ws subprotocol of batched framing: each server message is a JSON array of protocol
+ * messages, in order, so a busy run's events arrive a few hundred per message.
+ */
+export const BATCH_SUBPROTOCOL = 'qm.batch';
 
 export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -208,14 +213,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 	return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The server message in a text frame, or null when the frame is not a protocol message. */
-export function parseServerMessage(frame: string): ServerMessage | null {
+/**
+ * The server messages in a text frame: one, or an array of them (batched framing). Each is null
+ * where the frame holds something that is not a protocol message.
+ */
+export function parseServerFrame(frame: string): (ServerMessage | null)[] {
 	let value: unknown;
 	try {
 		value = JSON.parse(frame);
 	} catch {
-		return null;
+		return [null];
 	}
+	return Array.isArray(value) ? value.map(asServerMessage) : [asServerMessage(value)];
+}
+
+function asServerMessage(value: unknown): ServerMessage | null {
 	if (!isRecord(value) || typeof value.type !== 'string') return null;
 	if (EVENT_TYPE_SET.has(value.type)) {
 		const wellFormed =

@@ -114,6 +114,21 @@ describe('events', () => {
 		expect(seqsOf(seen)).toEqual(range(5, 15));
 	});
 
+	it('offers batched framing and reads a replay sent as one array', async () => {
+		startRun('r1');
+		server.publishLogs('r1', 50);
+		const client = newClient();
+		const seen = recordEvents(client);
+		const subscribed: string[] = [];
+		client.on('subscribed', (message) => subscribed.push(`${message.backtest_id} after ${seen.length}`));
+		await client.connect();
+		expect([...server.connections].map((connection) => connection.socket.protocol)).toEqual(['qm.batch']);
+		client.subscribe({ backtestId: 'r1', since: 0 });
+		await vi.waitFor(() => expect(seen).toHaveLength(51));
+		expect(seqsOf(seen)).toEqual(range(1, 51));
+		expect(subscribed).toEqual(['r1 after 0']);
+	});
+
 	it('stops delivering a run after its unsubscribe function is called', async () => {
 		startRun('r1');
 		const client = newClient();
@@ -266,7 +281,8 @@ describe('malformed frames', () => {
 		server.publishLogs('r1', 2);
 
 		await vi.waitFor(() => expect(seen).toHaveLength(3));
-		expect(errors.map((message) => message.error.code)).toEqual(Array(5).fill('malformed_frame'));
+		// [1, 2] reads as a batch of two messages that are not protocol messages
+		expect(errors.map((message) => message.error.code)).toEqual(Array(6).fill('malformed_frame'));
 		expect(seqsOf(seen)).toEqual([1, 2, 3]);
 		expect(client.state).toBe('open');
 	});

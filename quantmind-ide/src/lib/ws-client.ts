@@ -1,9 +1,10 @@
 import { DEFAULT_BACKOFF, backoffDelay, type BackoffOptions } from './backoff';
 import { EventSequencer } from './event-sequencer';
 import {
+	BATCH_SUBPROTOCOL,
 	PROTOCOL_VERSION,
 	TOPIC,
-	parseServerMessage,
+	parseServerFrame,
 	type BacktestCancelledEvent,
 	type BacktestCompleteEvent,
 	type BacktestErrorEvent,
@@ -18,6 +19,7 @@ import {
 	type PongMessage,
 	type RunAccepted,
 	type RunRecord,
+	type ServerMessage,
 	type StrategySpec,
 	type SubscribedMessage,
 	type SubscriptionTarget,
@@ -62,7 +64,7 @@ export interface ClientEventMap {
 export type ClientEventType = keyof ClientEventMap;
 type Handler<T extends ClientEventType> = (message: ClientEventMap[T]) => void;
 
-export type WebSocketConstructor = new (url: string) => WebSocket;
+export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocket;
 
 export interface BacktestClientOptions extends RestAuth {
 	/** Defaults to the global WebSocket (Node 20 has none: pass `ws`'s). */
@@ -219,7 +221,8 @@ export class BacktestClient {
 
 	private openSocket(): void {
 		this.setState({ type: 'connecting', attempt: this.attempt });
-		const socket = new this.WebSocketCtor(this.wsUrl);
+		// Batched framing: a busy run's events come a few hundred per message, not one each.
+		const socket = new this.WebSocketCtor(this.wsUrl, [BATCH_SUBPROTOCOL]);
 		this.socket = socket;
 		socket.onmessage = (event) => this.handleFrame(event.data);
 		socket.onclose = (event) => this.handleDrop(socket, event.code, event.reason);
@@ -283,7 +286,11 @@ export class BacktestClient {
 
 	private handleFrame(data: unknown): void {
 		this.heardSinceLastPing = true;
-		const message = typeof data === 'string' ? parseServerMessage(data) : null;
+		const messages = typeof data === 'string' ? parseServerFrame(data) : [null];
+		for (const message of messages) this.handleMessage(message, data);
+	}
+
+	private handleMessage(message: ServerMessage | null, data: unknown): void {
 		if (!message) {
 			this.emit('error', {
 				type: 'error',

@@ -1,17 +1,18 @@
 /**
  * A real HTTP + WebSocket server that speaks wire protocol version 1 from scripted events, for
  * testing the client in Node before (and without) the Python server. It stores every published
- * event, replays `since` like the real server and can misbehave on request: cut sockets, go
- * silent, send junk.
+ * event, replays `since` like the real server (in one array with batched framing, which `ws`
+ * selects when offered) and can misbehave on request: cut sockets, go silent, send junk.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type {
-	BacktestEvent,
-	BacktestEventType,
-	ClientMessage,
-	RunRecord
+import {
+	BATCH_SUBPROTOCOL,
+	type BacktestEvent,
+	type BacktestEventType,
+	type ClientMessage,
+	type RunRecord
 } from '../lib/protocol';
 import { STRATEGIES } from './fixtures';
 
@@ -178,15 +179,16 @@ export class ProtocolServer {
 			return;
 		}
 		if (message.type === 'subscribe') {
-			if (id === undefined) connection.allRuns = true;
-			else {
-				// Replay then live, synchronously: nothing can slip in between.
-				for (const event of this.events.get(id)!) {
-					if (event.seq > (message.since ?? 0)) this.sendJson(connection, event);
-				}
+			const subscribed = { type: 'subscribed', topic: 'backtest', ...(id ? { backtest_id: id } : {}) };
+			if (id === undefined) {
+				connection.allRuns = true;
+				this.sendJson(connection, subscribed);
+			} else {
+				// The reply, the replay, then live, synchronously: nothing can slip in between.
+				const replay = this.events.get(id)!.filter((event) => event.seq > (message.since ?? 0));
+				this.sendBatch(connection, [subscribed, ...replay]);
 				connection.runs.add(id);
 			}
-			this.sendJson(connection, { type: 'subscribed', topic: 'backtest', ...(id ? { backtest_id: id } : {}) });
 		} else {
 			if (id === undefined) connection.allRuns = false;
 			else connection.runs.delete(id);
@@ -199,8 +201,14 @@ export class ProtocolServer {
 	}
 
 	private sendJson(connection: Connection, value: unknown): void {
+		this.sendBatch(connection, [value]);
+	}
+
+	/** One message per value, or one array of them all with batched framing. */
+	private sendBatch(connection: Connection, values: unknown[]): void {
 		if (this.silent) return;
-		connection.socket.send(JSON.stringify(value));
+		if (connection.socket.protocol === BATCH_SUBPROTOCOL) connection.socket.send(JSON.stringify(values));
+		else for (const value of values) connection.socket.send(JSON.stringify(value));
 	}
 
 	// ---- REST -----------------------------------------------------------------------------
