@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from server_process import TERMINAL, JupyterServer, worker_pids
 
 SUB = {"type": "subscribe", "topic": "backtest"}
+ENDS = tuple(TERMINAL)
 
 
 def run_body(data: dict, strategy: str = "sma_crossover") -> dict:
@@ -124,25 +125,28 @@ class Server:
 async def until_terminal(client, backtest_id: str) -> tuple[dict, int, float]:
     """(terminal event of `backtest_id`, events of it received, perf_counter at the end).
 
-    Reads every message but decodes only the one holding the run's terminal event (the
-    clients share the server's two cores, so a json.loads of every event would be charged
-    to the run); events are counted by their ``backtest_id``. In ``qm.batch`` framing a
-    message is an array of events.
+    Reads every message but decodes only one that ends with a terminal event (the clients
+    share the server's two cores, so decoding every event would be charged to the run):
+    events are counted by their ``backtest_id``, one scan a message, and a run's terminal
+    event is the last of its message (these benchmarks run one backtest at a time). In
+    ``qm.batch`` framing a message is an array of events.
     """
-    count, tag = 0, f'"backtest_id":"{backtest_id}"'
+    tag = f'"backtest_id":"{backtest_id}"'
+    count = 0
     while True:
         frame = await asyncio.wait_for(client.connection.read_message(), 600)
         if frame is None:
             raise RuntimeError("the server closed the stream")
         count += frame.count(tag)
-        if tag in frame and any(f'"type":"{t}"' in frame for t in TERMINAL):
+        last = frame.rfind('{"type":"')  # the last message's start (quotes in text are escaped)
+        if frame.startswith(ENDS, last + 9):
             messages = json.loads(frame)
-            for message in messages if isinstance(messages, list) else [messages]:
-                if message.get("backtest_id") != backtest_id or message["type"] not in TERMINAL:
-                    continue
-                if message["type"] != "backtest_complete":
-                    raise RuntimeError(f"run {backtest_id} ended with {message}")
-                return message, count, time.perf_counter()
+            message = messages[-1] if isinstance(messages, list) else messages
+            if message.get("backtest_id") != backtest_id:
+                continue
+            if message["type"] != "backtest_complete":
+                raise RuntimeError(f"run {backtest_id} ended with {message}")
+            return message, count, time.perf_counter()
 
 
 async def watched_run(server: Server, body: dict, clients: list) -> dict:
