@@ -80,7 +80,8 @@ async def _client_main(
 
     Readers count events and run ends in each message without decoding it (the clients
     share the server's cores); the first ``sampled`` readers decode every event for its
-    latency. In ``qm.batch`` framing a message holds many events.
+    latency. In ``qm.batch`` framing a message holds many events (used with one run at a
+    time, whose end is then the last event of its message).
     """
     from tornado.websocket import websocket_connect
 
@@ -107,7 +108,8 @@ async def _client_main(
             first = first or now
             last = now
             got += frame.count('"seq":')  # in a log line's text the quotes are escaped
-            ended += sum(frame.count(f'"type":"{t}"') for t in TERMINAL)
+            # A run's terminal event is the last of its message (one run at a time here).
+            ended += frame.startswith(TERMINAL, frame.rfind('{"type":"') + 9)
             if keep_latency:
                 decoded = json.loads(frame)
                 for event in decoded if isinstance(decoded, list) else [decoded]:
