@@ -78,9 +78,10 @@ async def _client_main(
 ) -> None:
     """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs.
 
-    Readers count events and run ends in each message without decoding it (the clients
-    share the server's cores); the first ``sampled`` readers decode every event for its
-    latency. In ``qm.batch`` framing a message holds many events (used with one run at a
+    Readers find run ends in each message without decoding it (the clients share the
+    server's cores) and count the events they kept once the runs have ended, so that this
+    bookkeeping is not charged to the runs; the first ``sampled`` readers decode every event
+    for its latency. In ``qm.batch`` framing a message holds many events (used with one run at a
     time, whose end is then the last event of its message).
     """
     from tornado.websocket import websocket_connect
@@ -99,7 +100,7 @@ async def _client_main(
     print(json.dumps({"ready": True}), flush=True)
 
     async def read(conn, keep_latency: bool):
-        got, ended, first, last, lat = 0, 0, None, None, []
+        frames, ended, first, last, lat = [], 0, None, None, []
         while ended < runs:
             frame = await conn.read_message()
             if frame is None:
@@ -107,14 +108,15 @@ async def _client_main(
             now = time.time()
             first = first or now
             last = now
-            got += frame.count('"seq":')  # in a log line's text the quotes are escaped
+            frames.append(frame)
             # A run's terminal event is the last of its message (one run at a time here).
             ended += frame.startswith(TERMINAL, frame.rfind('{"type":"') + 9)
             if keep_latency:
                 decoded = json.loads(frame)
                 for event in decoded if isinstance(decoded, list) else [decoded]:
                     lat.append(now - _iso_to_epoch(event["timestamp"]))
-        return got, first, last, lat
+        # Counted once the runs have ended (in a log line's text the quotes are escaped).
+        return sum(f.count('"seq":') for f in frames), first, last, lat
 
     results = await asyncio.gather(*(read(c, i < sampled) for i, c in enumerate(readers)))
     latencies = sorted(x for r in results for x in r[3])

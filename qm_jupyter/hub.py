@@ -34,10 +34,30 @@ from .events import (
 )
 from .store import RunRecord, RunStore
 
-#: Frames per page of the hub's cache of stored events, and how many pages it keeps
-#: (about 10 MiB: a frame is a few hundred bytes).
-STORE_PAGE = 500
-CACHED_PAGES = 64
+#: Frames a writer is handed at most at once, and the unit of the hub's cache of stored
+#: events: a run's frames are cut into chunks at multiples of this seq, one object shared
+#: by the run's followers and the cache (see :class:`SharedChunk`).
+CHUNK = 256
+#: Chunks the cache keeps, over all runs (about 25 MiB: a frame is a few hundred bytes):
+#: enough that ten clients lagging well behind one busy run read it from memory.
+CACHED_CHUNKS = 256
+
+
+class SharedChunk(tuple):
+    """Consecutive frames of one run as published, offered to all its followers as this
+    one object: what a transport builds of it (:meth:`encoded`) is built once for all.
+
+    >>> chunk = SharedChunk(['{"seq":1}', '{"seq":2}'])
+    >>> chunk.encoded("array", lambda frames: f"[{','.join(frames)}]".encode())
+    b'[{"seq":1},{"seq":2}]'
+    """
+
+    def encoded(self, form: str, encode: Callable[[Sequence[str]], bytes]) -> bytes:
+        """``encode(self)``, kept on the chunk under ``form`` for the next connection."""
+        memo = self.__dict__
+        if (wire := memo.get(form)) is None:
+            wire = memo[form] = encode(self)
+        return wire
 
 
 class UnknownRunError(KeyError):
@@ -60,10 +80,12 @@ class EventHub:
         # (Idle connections are offered nothing: a thousand of them cost nothing per event.)
         self._following_all: set[Subscriber] = set()
         self._following: dict[str, set[Subscriber]] = {}
-        # Whole pages of stored frames (immutable once stored), shared by the subscribers
-        # that read a run from the store: ten clients lagging behind one busy run cost one
-        # SQLite read per page, not ten.
-        self._pages: OrderedDict[tuple[str, int], list[str]] = OrderedDict()
+        # Recent chunks of stored frames, shared by the subscribers that read a run from the
+        # store: written through by publish (so clients lagging behind a live run read it
+        # from memory) and filled by reads (ten clients replaying one run cost one SQLite
+        # read per chunk, not ten). A cached chunk always equals the store's: publish is
+        # the only writer of events, and it extends the (growing, list) chunk it stored into.
+        self._chunks: OrderedDict[tuple[str, int], Sequence[str]] = OrderedDict()
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -142,34 +164,57 @@ class EventHub:
             self._heads.pop(backtest_id, None)
         else:
             self._heads[backtest_id] = seq
+        chunks = self._chunk_and_cache(backtest_id, first, frames)
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
-            subscriber.offer(backtest_id, first, frames)
+            subscriber.offer(backtest_id, first, chunks)
         return seq
 
-    def stored_frames(self, backtest_id: str, since: int, limit: int) -> list[str]:
-        """Up to ``limit`` stored frames of the run with ``seq > since``, in order."""
-        frames: list[str] = []
-        while len(frames) < limit:
-            start = since + len(frames)
-            first = start - start % STORE_PAGE
-            page = self._page(backtest_id, first)
-            frames += page[start - first : start - first + limit - len(frames)]
-            if len(page) < STORE_PAGE:  # the end of what is stored
-                break
-        return frames
+    def stored_chunk(self, backtest_id: str, since: int) -> Sequence[str]:
+        """The stored frames after ``since`` to the end of its chunk (fewer at the run's
+        head); a whole chunk is the cache's shared object."""
+        first = since - since % CHUNK
+        chunk = self._cached_chunk(backtest_id, first)
+        if since == first and isinstance(chunk, SharedChunk):
+            return chunk
+        return chunk[since - first :]  # a copy: a growing chunk is extended in place
 
-    def _page(self, backtest_id: str, first: int) -> list[str]:
-        """Frames ``first + 1 .. first + STORE_PAGE`` (fewer at the end), cached when whole."""
+    def _cached_chunk(self, backtest_id: str, first: int) -> Sequence[str]:
+        """Frames ``first + 1 .. first + CHUNK`` (fewer at the run's head), cached."""
         key = (backtest_id, first)
-        if (page := self._pages.get(key)) is not None:
-            self._pages.move_to_end(key)
-            return page
-        page = self.store.frames_since(backtest_id, first, STORE_PAGE)
-        if len(page) == STORE_PAGE:
-            self._pages[key] = page
-            if len(self._pages) > CACHED_PAGES:
-                self._pages.popitem(last=False)
-        return page
+        if (chunk := self._chunks.get(key)) is not None:
+            self._chunks.move_to_end(key)
+            return chunk
+        frames = self.store.frames_since(backtest_id, first, CHUNK)
+        chunk = SharedChunk(frames) if len(frames) == CHUNK else frames
+        if chunk:  # a chunk still growing is cached too: publish extends it
+            self._cache(key, chunk)
+        return chunk
+
+    def _chunk_and_cache(
+        self, backtest_id: str, first: int, frames: list[str]
+    ) -> list[SharedChunk]:
+        """Cut just-stored frames (seq ``first`` on) at multiples of CHUNK; extend the
+        cached chunks they continue, and cache those they begin."""
+        chunks, done = [], 0
+        while done < len(frames):
+            before = first + done - 1  # the seq before the next frame
+            start = before - before % CHUNK
+            part = SharedChunk(frames[done : done + start + CHUNK - before])
+            chunks.append(part)
+            key = (backtest_id, start)
+            if (growing := self._chunks.get(key)) is not None:
+                growing.extend(part)
+                self._chunks[key] = SharedChunk(growing) if len(growing) == CHUNK else growing
+                self._chunks.move_to_end(key)
+            elif before == start:
+                self._cache(key, part if len(part) == CHUNK else list(part))
+            done += len(part)
+        return chunks
+
+    def _cache(self, key: tuple[str, int], chunk: Sequence[str]) -> None:
+        self._chunks[key] = chunk
+        if len(self._chunks) > CACHED_CHUNKS:
+            self._chunks.popitem(last=False)
 
     def _open_head(self, backtest_id: str) -> int:
         if backtest_id in self._heads:
@@ -240,14 +285,12 @@ class Subscriber:
         on_overflow: Callable[[str], None],
         max_buffer: int = 10_000,
         stall_timeout: float = 10.0,
-        page_size: int = 500,
     ):
         self.hub = hub
         self.max_buffer = max_buffer
         self.stall_timeout = stall_timeout
-        self.page_size = min(page_size, max_buffer)
         self._on_overflow = on_overflow
-        # Frames in chunks as they came (a publish, a store page): a busy run costs each
+        # Frames in chunks as they came (a publish, a stored chunk): a busy run costs each
         # subscriber one append per batch, not one per event. Chunks are never mutated.
         self._outbox: deque[Sequence[str]] = deque()
         self._buffered = 0  # frames in the outbox
@@ -301,8 +344,8 @@ class Subscriber:
 
     # -- what the hub delivers ------------------------------------------------------------
 
-    def offer(self, backtest_id: str, first_seq: int, frames: Sequence[str]) -> None:
-        """A batch of one run's frames, numbered from ``first_seq``, just stored by the hub."""
+    def offer(self, backtest_id: str, first_seq: int, chunks: Sequence[Sequence[str]]) -> None:
+        """A batch of one run's frames in chunks, numbered from ``first_seq``, just stored."""
         if self.closed or not (self._follow_all or backtest_id in self._followed):
             return
         if backtest_id in self._lagging:
@@ -313,24 +356,45 @@ class Subscriber:
         if skip < 0:  # a gap (cannot happen while following): the store fills it
             self._lagging[backtest_id] = None
             return
-        chunk = frames[skip:] if skip else frames
-        if len(chunk) > room:  # what does not fit is read from the store later
-            self._lagging[backtest_id] = None
-            chunk = chunk[: max(room, 0)]
-        if chunk:
-            self._outbox.append(chunk)
-            self._buffered += len(chunk)
-            self._cursors[backtest_id] = cursor + len(chunk)
+        taken = 0
+        for whole in chunks:
+            chunk = whole[skip:] if skip else whole
+            skip = max(skip - len(whole), 0)
+            if len(chunk) > room:  # what does not fit is read from the store later
+                self._lagging[backtest_id] = None
+                chunk = chunk[: max(room, 0)]
+            if chunk:
+                self._outbox.append(chunk)
+                room -= len(chunk)
+                taken += len(chunk)
+            if backtest_id in self._lagging:
+                break
+        if taken:
+            self._buffered += taken
+            self._cursors[backtest_id] = cursor + taken
             self._wakeup.set()
 
     # -- what the writer takes --------------------------------------------------------------
 
-    async def next_frames(self, limit: int = 256) -> list[str]:
-        """Up to ``limit`` frames to write now (at least one), or [] once closed."""
+    async def next_frames(self, limit: int = CHUNK) -> Sequence[str]:
+        """Up to ``limit`` frames to write now (at least one), or [] once closed.
+
+        A shared chunk is handed out whole when it is alone or at least half the limit (its
+        encoding is then shared with the other followers); smaller pieces are merged.
+        """
         outbox = self._outbox
         while not self.closed:
             if outbox:
                 self._write_started = time.monotonic()
+                head = outbox[0]
+                if (
+                    isinstance(head, SharedChunk)
+                    and len(head) <= limit
+                    and (len(outbox) == 1 or 2 * len(head) >= limit)
+                ):
+                    outbox.popleft()
+                    self._buffered -= len(head)
+                    return head
                 frames: list[str] = []
                 while outbox and len(frames) < limit:
                     chunk, room = outbox.popleft(), limit - len(frames)
@@ -378,12 +442,12 @@ class Subscriber:
 
     def _read_from_store(self, backtest_id: str) -> None:
         cursor = self._cursors[backtest_id]
-        frames = self.hub.stored_frames(backtest_id, cursor, self.page_size)
-        if frames:
-            self._outbox.append(frames)
-            self._buffered += len(frames)
-        self._cursors[backtest_id] = cursor + len(frames)
-        if len(frames) < self.page_size:
+        chunk = self.hub.stored_chunk(backtest_id, cursor)
+        if chunk:
+            self._outbox.append(chunk)
+            self._buffered += len(chunk)
+        self._cursors[backtest_id] = cursor = cursor + len(chunk)
+        if not chunk or cursor % CHUNK:  # short of its chunk's end: the run's head
             del self._lagging[backtest_id]
 
     @property

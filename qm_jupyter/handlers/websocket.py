@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import struct
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from jupyter_core.utils import ensure_async
@@ -21,7 +22,7 @@ from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
 from ..events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, TOPIC, loads
-from ..hub import Subscriber
+from ..hub import CHUNK, SharedChunk, Subscriber
 from ..service import BacktestService
 from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary
 
@@ -34,8 +35,6 @@ except (ImportError, AttributeError):  # Windows
     _TIOCOUTQ = None
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
-#: Frames written at once before waiting for the socket: one write per batch, not per event.
-WRITE_BATCH = 256
 
 
 class ProtocolError(ValueError):
@@ -109,21 +108,28 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
             )
 
     async def _write_frames(self, subscriber: Subscriber) -> None:
-        """The connection's one writer: a batch of frames in one write, then wait for it.
+        """The connection's one writer: a chunk of frames in one write, then wait for it.
 
         ``write_message`` costs a task and a send() per message, which dominated the
         server's time on busy runs; the frames are built here instead (the same bytes
         tornado would send: text frames, unmasked, no compression - this handler never
         negotiates any) and handed to the connection's stream in one write. With the
-        ``qm.batch`` subprotocol the batch is one message, a JSON array.
+        ``qm.batch`` subprotocol the chunk is one message, a JSON array. A chunk shared by
+        the followers of a run is encoded once, by the first connection to write it.
         """
-        batched = self.selected_subprotocol == BATCH_SUBPROTOCOL
-        while frames := await subscriber.next_frames(WRITE_BATCH):
+        form, encode = (
+            ("batch", batch_frame)
+            if self.selected_subprotocol == BATCH_SUBPROTOCOL
+            else ("plain", text_frames)
+        )
+        while frames := await subscriber.next_frames(CHUNK):
             connection = self.ws_connection
             if connection is None or connection.is_closing():
                 break
-            messages = [f"[{','.join(frames)}]"] if batched else frames
-            written = connection.stream.write(text_frames(messages))
+            shared = isinstance(frames, SharedChunk)
+            written = connection.stream.write(
+                frames.encoded(form, encode) if shared else encode(frames)
+            )
             sent = _bytes_sent(connection.stream)
             while not written.done():
                 await asyncio.wait({written}, timeout=subscriber.stall_timeout)
@@ -208,7 +214,12 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
             self._age_limit.cancel()
 
 
-def text_frames(messages: list[str]) -> bytes:
+def batch_frame(frames: Sequence[str]) -> bytes:
+    """One text frame of ``frames`` as a JSON array (the ``qm.batch`` framing)."""
+    return text_frames([f"[{','.join(frames)}]"])
+
+
+def text_frames(messages: Sequence[str]) -> bytes:
     """RFC 6455 text frames (final, unmasked: server to client), one per message."""
     parts = []
     for message in messages:

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from qm_jupyter.events import EventDraft
-from qm_jupyter.hub import EventHub, RunClosedError, Subscriber, UnknownRunError
+from qm_jupyter.hub import (
+    CHUNK,
+    EventHub,
+    RunClosedError,
+    SharedChunk,
+    Subscriber,
+    UnknownRunError,
+)
 from qm_jupyter.store import RunStore
 
 
@@ -89,16 +96,16 @@ def test_a_new_hub_on_the_same_file_continues_numbering(tmp_path):
 
 async def test_replay_then_live_without_gap_or_duplicate(hub):
     run_id = hub.create_run({}).backtest_id
-    hub.publish(run_id, logs(*[f"m{i}" for i in range(1, 8)]))
-    subscriber = Subscriber(hub, on_overflow=pytest.fail, page_size=3)
+    hub.publish(run_id, logs(*[f"m{i}" for i in range(1, 601)]))  # replayed in 3 chunks
+    subscriber = Subscriber(hub, on_overflow=pytest.fail)
     subscriber.send({"type": "subscribed"})
     subscriber.follow_run(run_id, since=2)
-    hub.publish(run_id, logs("m8"))  # arrives while the replay is pending
-    frames = await drain(subscriber, 7)
+    hub.publish(run_id, logs("m601"))  # arrives while the replay is pending
+    frames = await drain(subscriber, 600)
     assert frames[0] == {"type": "subscribed"}
-    assert [f["seq"] for f in frames[1:]] == [3, 4, 5, 6, 7, 8]
-    hub.publish(run_id, logs("m9"))
-    assert [f["seq"] for f in await drain(subscriber, 1)] == [9]
+    assert [f["seq"] for f in frames[1:]] == list(range(3, 602))
+    hub.publish(run_id, logs("m602"))
+    assert [f["seq"] for f in await drain(subscriber, 1)] == [602]
     subscriber.close()
 
 
@@ -119,7 +126,7 @@ async def test_following_all_runs_sees_only_new_events(hub):
 
 async def test_a_full_buffer_falls_back_to_the_store_losslessly(hub):
     run_id = hub.create_run({}).backtest_id
-    subscriber = Subscriber(hub, on_overflow=pytest.fail, max_buffer=5, page_size=5)
+    subscriber = Subscriber(hub, on_overflow=pytest.fail, max_buffer=5)
     subscriber.follow_run(run_id, 0)
     await asyncio.sleep(0)
     for i in range(40):  # the client reads nothing while 40 events go out
@@ -131,23 +138,59 @@ async def test_a_full_buffer_falls_back_to_the_store_losslessly(hub):
     assert [f["seq"] for f in await drain(subscriber, 1)] == [41]
 
 
-async def test_lagging_subscribers_of_one_run_share_its_store_pages(hub, monkeypatch):
-    run_id = hub.create_run({}).backtest_id
-    readers = [Subscriber(hub, on_overflow=pytest.fail, page_size=300) for _ in range(10)]
-    for reader in readers:
-        reader.follow_run(run_id, 0)  # each replays from the store
-    for start in range(0, 1210, 110):
-        hub.publish(run_id, logs(*(f"m{i}" for i in range(start, min(start + 110, 1210)))))
+def count_store_reads(hub, monkeypatch) -> list[int]:
+    """The first seq of each chunk the hub reads from SQLite from now on."""
     reads = []
     frames_since = hub.store.frames_since
     monkeypatch.setattr(
-        hub.store, "frames_since", lambda *args: reads.append(args) or frames_since(*args)
+        hub.store, "frames_since", lambda *args: reads.append(args[1]) or frames_since(*args)
     )
+    return reads
+
+
+async def test_subscribers_lagging_behind_a_live_run_read_it_from_memory(hub, monkeypatch):
+    run_id = hub.create_run({}).backtest_id
+    reads = count_store_reads(hub, monkeypatch)
+    readers = [Subscriber(hub, on_overflow=pytest.fail, max_buffer=50) for _ in range(10)]
+    for reader in readers:
+        reader.follow_run(run_id, 0)
+    for start in range(0, 1210, 110):  # far more than their buffers hold
+        hub.publish(run_id, logs(*(f"m{i}" for i in range(start, start + 110))))
     for reader in readers:
         assert [f["seq"] for f in await drain_all(reader)] == list(range(1, 1211))
-    pages = [args[1] for args in reads]  # each read is a page: seq 1-500, 501-1000, 1001-
-    assert (pages.count(0), pages.count(500)) == (1, 1)  # whole: read once for all ten
-    assert set(pages) == {0, 500, 1000}  # the last page, still growing, is read each time
+    assert reads == []  # publish wrote every chunk through to the cache
+    hub.publish(run_id, logs("live"))  # the growing last chunk goes on from memory
+    assert [f["seq"] for f in await drain_all(readers[0])] == [1211]
+    assert list(hub.stored_chunk(run_id, 1100)) == hub.store.frames_since(run_id, 1100)
+
+
+async def test_subscribers_replaying_a_run_share_its_stored_chunks(hub, monkeypatch):
+    run_id = hub.create_run({}).backtest_id
+    for start in range(0, 1210, 110):
+        hub.publish(run_id, logs(*(f"m{i}" for i in range(start, start + 110))))
+    restarted = EventHub(hub.store)  # a new server: nothing cached
+    reads = count_store_reads(restarted, monkeypatch)
+    readers = [Subscriber(restarted, on_overflow=pytest.fail) for _ in range(10)]
+    for reader in readers:
+        reader.follow_run(run_id, 0)
+        assert [f["seq"] for f in await drain_all(reader)] == list(range(1, 1211))
+    assert reads == [0, 256, 512, 768, 1024]  # each chunk read once for all ten
+    restarted.publish(run_id, logs("live"))  # extends the cached last chunk
+    last_chunk = restarted.stored_chunk(run_id, 1024)
+    assert len(reads) == 5
+    assert list(last_chunk) == hub.store.frames_since(run_id, 1024)
+
+
+async def test_readers_of_a_stored_run_are_handed_its_cached_chunks(hub):
+    run_id = hub.create_run({}).backtest_id
+    hub.publish(run_id, logs(*(f"m{i}" for i in range(600))))
+    readers = [Subscriber(hub, on_overflow=pytest.fail) for _ in range(2)]
+    for reader in readers:
+        reader.follow_run(run_id, 0)
+    first, second = [[await r.next_frames(CHUNK) for _ in range(3)] for r in readers]
+    assert [len(c) for c in first] == [CHUNK, CHUNK, 600 - 2 * CHUNK]
+    assert first[0] is second[0] and first[1] is second[1]  # whole chunks: shared
+    assert first[2] == second[2]  # the growing last chunk: a copy each
 
 
 async def drain_all(subscriber: Subscriber) -> list[dict]:
@@ -155,6 +198,19 @@ async def drain_all(subscriber: Subscriber) -> list[dict]:
     while subscriber.buffered or subscriber._lagging:
         frames += [json.loads(f) for f in await subscriber.next_frames(10_000)]
     return frames
+
+
+async def test_followers_are_handed_the_same_chunks_of_a_publish(hub):
+    run_id = hub.create_run({}).backtest_id
+    followers = [Subscriber(hub, on_overflow=pytest.fail) for _ in range(3)]
+    for follower in followers:
+        follower.follow_all()
+    hub.publish(run_id, logs(*(f"m{i}" for i in range(600))))
+    handed = [[await f.next_frames(CHUNK) for _ in range(3)] for f in followers]
+    assert [len(c) for c in handed[0]] == [CHUNK, CHUNK, 600 - 2 * CHUNK]
+    assert all(isinstance(c, SharedChunk) for c in handed[0])
+    for other in handed[1:]:  # the same objects: a transport encodes each once
+        assert all(a is b for a, b in zip(handed[0], other, strict=True))
 
 
 async def test_a_stalled_client_is_cut_off_with_a_reason(hub):

@@ -109,6 +109,39 @@ async def test_batch_subprotocol_sends_the_same_messages_in_arrays(
     assert await batched.receive() == [{"type": "pong"}]
 
 
+async def test_followers_of_a_live_run_share_the_encoding_of_each_chunk(stream, api, monkeypatch):
+    """Three qm.batch followers of a busy run: each published chunk is encoded once."""
+    from qm_jupyter.handlers import websocket
+
+    encoded = []
+    original = websocket.batch_frame
+    monkeypatch.setattr(
+        websocket, "batch_frame", lambda frames: encoded.append(len(frames)) or original(frames)
+    )
+    followers = [await stream(subprotocol="qm.batch") for _ in range(3)]
+    for follower in followers:
+        await follower.send(SUB)
+        assert await follower.receive() == [{"type": "subscribed", "topic": "backtest"}]
+    body = {
+        "strategy": "sma_crossover",
+        "params": {"fast": 2, "slow": 3},  # a log line per trade: thousands of events
+        "data": {"sample": "gbm", "bars": 20_000, "seed": 3, "freq": "1min"},
+    }
+    status, reply = await api("POST", "api", "v1", "backtest", "run", body=body)
+    assert status == 202, reply
+    run_id = reply["backtest_id"]
+    received = []
+    for follower in followers:
+        events = []
+        while not events or events[-1]["type"] != "backtest_complete":
+            events += [e for e in await follower.receive() if e["backtest_id"] == run_id]
+        received.append(events)
+    assert received[0] == received[1] == received[2]
+    assert [e["seq"] for e in received[0]] == list(range(1, len(received[0]) + 1))
+    # Each follower wrote every event; the encodings built cover them about once, not 3x.
+    assert sum(encoded) < 1.5 * len(received[0])
+
+
 async def test_another_subprotocol_is_not_selected(stream):
     client = await stream(subprotocol="other")  # "connected" came as a plain message
     assert client.connection.selected_subprotocol is None
