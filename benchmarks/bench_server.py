@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--stream-repeat",
         type=int,
-        default=5,
+        default=7,
         help="watched/unwatched pairs of figure 2 (medians are compared)",
     )
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the server")
