@@ -7,8 +7,9 @@ replays from the store and then follows live can never see a gap or a duplicate.
 
 A :class:`Subscriber` is one client's view of the stream, independent of transport:
 a bounded outbox of wire frames plus a per-run cursor. When its outbox is full the
-subscriber falls back to reading that run from the store at its own pace, so a client
-that keeps reading is never dropped and never grows the server's memory. A client whose
+subscriber falls back to reading that run from the store at its own pace (through the
+hub's cache of recent chunks, which publish writes through), so a client that keeps
+reading is never dropped and never grows the server's memory. A client whose
 buffer is full and whose socket has accepted nothing for ``stall_timeout`` seconds is cut
 off with a reason, and can resume with ``since``.
 """
@@ -379,19 +380,15 @@ class Subscriber:
     async def next_frames(self, limit: int = CHUNK) -> Sequence[str]:
         """Up to ``limit`` frames to write now (at least one), or [] once closed.
 
-        A shared chunk is handed out whole when it is alone or at least half the limit (its
-        encoding is then shared with the other followers); smaller pieces are merged.
+        A shared chunk is handed out whole (its encoding is then shared with the other
+        followers of the run); other pieces (replies, parts of chunks) are merged.
         """
         outbox = self._outbox
         while not self.closed:
             if outbox:
                 self._write_started = time.monotonic()
                 head = outbox[0]
-                if (
-                    isinstance(head, SharedChunk)
-                    and len(head) <= limit
-                    and (len(outbox) == 1 or 2 * len(head) >= limit)
-                ):
+                if isinstance(head, SharedChunk) and len(head) <= limit:
                     outbox.popleft()
                     self._buffered -= len(head)
                     return head
