@@ -158,9 +158,7 @@ class EventHub:
         if not frames:
             return seq
         fields["last_seq"] = seq
-        self.store.append_events(
-            backtest_id, zip(range(first, seq + 1), frames, strict=True), fields
-        )
+        self.store.append_events(backtest_id, first, frames, fields)
         if fields.get("status") in TERMINAL_STATUS.values():
             self._heads.pop(backtest_id, None)
         else:

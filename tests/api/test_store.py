@@ -1,0 +1,66 @@
+"""RunStore: events stored a batch per row, read back by seq; older databases gathered."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from qm_jupyter.events import EventDraft
+from qm_jupyter.hub import EventHub
+from qm_jupyter.store import RunStore
+
+
+def frame(backtest_id: str, seq: int, message: str = "") -> str:
+    return json.dumps({"backtest_id": backtest_id, "seq": seq, "data": {"message": message}})
+
+
+def test_reads_cross_batches_from_any_seq_with_a_limit(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    run_id = EventHub(store).create_run({}).backtest_id
+    for first, count in ((1, 3), (4, 1), (5, 300), (305, 2)):
+        frames = [frame(run_id, seq) for seq in range(first, first + count)]
+        store.append_events(run_id, first, frames, {"last_seq": first + count - 1})
+    assert store.get_run(run_id).last_seq == 306
+
+    def seqs(since: int, limit: int | None = None) -> list[int]:
+        return [json.loads(f)["seq"] for f in store.frames_since(run_id, since, limit)]
+
+    assert seqs(0) == list(range(1, 307))
+    assert seqs(2, 3) == [3, 4, 5]
+    assert seqs(100, 250) == list(range(101, 307))[:250]
+    assert seqs(304) == [305, 306]
+    assert seqs(306) == [] and store.frames_since("other", 0) == []
+    store.close()
+
+
+def test_a_log_line_with_newlines_comes_back_whole(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    hub = EventHub(store)
+    run_id = hub.create_run({}).backtest_id
+    text = 'two\nlines, a "quote", a \\n that is not one, and \u2028'
+    hub.publish(run_id, [EventDraft("log_entry", {"message": text}), EventDraft("log_entry", {})])
+    stored = [json.loads(f) for f in store.frames_since(run_id, 0)]
+    assert [e["seq"] for e in stored] == [1, 2]
+    assert stored[0]["data"]["message"] == text
+    store.close()
+
+
+def test_a_database_with_a_row_per_event_is_gathered_into_batches(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunStore(path).close()  # the runs table as it is
+    with sqlite3.connect(path) as db:  # the events table of databases written before batches
+        db.execute(
+            "CREATE TABLE events (backtest_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+            "frame TEXT NOT NULL, PRIMARY KEY (backtest_id, seq)) WITHOUT ROWID"
+        )
+        rows = [("a", seq, frame("a", seq, f"line {seq}")) for seq in range(1, 2501)]
+        rows += [("b", 1, frame("b", 1))]
+        db.executemany("INSERT INTO events VALUES (?, ?, ?)", rows)
+    store = RunStore(path)
+    assert store.frames_since("a", 0) == [f for _, _, f in rows[:2500]]
+    assert store.frames_since("a", 1999, 2) == [rows[1999][2], rows[2000][2]]
+    assert store.frames_since("b", 0) == [rows[2500][2]]
+    tables = {row[0] for row in store._db.execute("SELECT name FROM sqlite_master")}
+    assert "events" not in tables and store.integrity_ok()
+    store.close()
+    assert RunStore(path).frames_since("a", 2499) == [rows[2499][2]]  # a second open: as is
