@@ -35,6 +35,7 @@ class QuantMindExtension(ExtensionApp):
 
     name = "qm_jupyter"
     load_other_extensions = True
+    _kernel_watch: asyncio.Task | None = None
 
     workers = Int(2, help="How many worker processes run backtests at once.").tag(config=True)
     db_path = Unicode(
@@ -81,6 +82,11 @@ class QuantMindExtension(ExtensionApp):
     ide_dir = Unicode(help="Folder of the built QuantMind IDE served at /quantmind/.").tag(
         config=True
     )
+    kernel_check_interval = Float(
+        2.0,
+        help="Seconds between checks that the kernels running published backtests are still "
+        "the same processes; a run whose kernel stopped or restarted is failed.",
+    ).tag(config=True)
 
     @default("db_path")
     def _default_db_path(self) -> str:
@@ -110,6 +116,7 @@ class QuantMindExtension(ExtensionApp):
                 progress_every=self.progress_every,
                 max_progress_rate=self.max_progress_rate,
             ),
+            kernel_identity=self._kernel_identity,
             log=self.log,
         )
         self.service.recover()
@@ -147,6 +154,25 @@ class QuantMindExtension(ExtensionApp):
             ]
         )
 
+    def _kernel_identity(self, kernel_id: str) -> tuple[int, int | None] | None:
+        """What identifies the process of this server's kernel ``kernel_id`` now (its
+        provisioner is made anew on each start), or None if it has no such kernel."""
+        manager = self.serverapp.kernel_manager
+        if kernel_id not in manager:
+            return None
+        provisioner = getattr(manager.get_kernel(kernel_id), "provisioner", None)
+        if provisioner is None:
+            return None
+        return id(provisioner), getattr(provisioner, "pid", None)
+
+    async def _watch_kernel_runs(self) -> None:
+        while True:
+            await asyncio.sleep(self.kernel_check_interval)
+            try:
+                self.service.end_runs_of_stopped_kernels()
+            except Exception:  # the next check tries again; the server keeps serving
+                self.log.exception("Could not check the kernels of published runs")
+
     def _export_connection(self) -> None:
         """Tell kernels started by this server where it is (they inherit the environment)."""
         os.environ[ENV_URL] = self.serverapp.connection_url
@@ -159,10 +185,13 @@ class QuantMindExtension(ExtensionApp):
         self.service.runner.start()
         self._export_connection()
         set_default_sink(HubSink(self.service.hub, asyncio.get_running_loop()))
+        self._kernel_watch = asyncio.ensure_future(self._watch_kernel_runs())
         self.log.info(
             "qm_jupyter: %d backtest workers, runs stored in %s", self.workers, self.db_path
         )
 
     async def stop_extension(self) -> None:
         set_default_sink(None)
+        if self._kernel_watch is not None:
+            self._kernel_watch.cancel()
         await self.service.stop()

@@ -7,6 +7,8 @@ thread per worker hands its event batches to the loop, where the hub numbers and
 them. Runs beyond the worker count wait in a FIFO queue. A worker that dies (SIGKILL,
 ``os._exit``, a crash) ends its run with ``backtest_error`` and is replaced; a cancelled
 run that does not stop within ``cancel_grace`` seconds has its worker killed and replaced.
+A worker that exits soon after it started, with no run (a broken environment: an import
+that fails, a missing library), is replaced after a delay that doubles each time.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -28,6 +31,11 @@ import orjson
 
 from .events import BACKTEST_CANCELLED, BACKTEST_ERROR, LOG_ENTRY, EventDraft
 from .hub import EventHub, RunClosedError
+
+#: A worker that exits idle within this many seconds of starting counts as failing to start.
+QUICK_EXIT = 5.0
+#: The delay before replacing it: the first, doubling on each such exit in a row, up to the last.
+RESPAWN_DELAYS = (0.5, 30.0)
 
 
 @dataclass
@@ -41,6 +49,7 @@ class _Worker:
     cancel_requested: bool = False
     recent_data: deque[str] = field(default_factory=lambda: deque(maxlen=4))
     retired: bool = False
+    started: float = field(default_factory=time.monotonic)
 
 
 class BacktestRunner:
@@ -62,6 +71,7 @@ class BacktestRunner:
         self._queue: deque[dict[str, Any]] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._spawned = 0
+        self._failed_starts = 0  # workers in a row that exited idle right after starting
         self._stopping = False
 
     # -- life cycle ------------------------------------------------------------------------
@@ -224,7 +234,26 @@ class BacktestRunner:
                     },
                 )
             self._publish(worker.backtest_id, [draft])
-        if not self._stopping and not worker.retired:
+        if self._stopping or worker.retired:
+            return
+        failed_start = not worker.backtest_id and time.monotonic() - worker.started < QUICK_EXIT
+        self._failed_starts = self._failed_starts + 1 if failed_start else 0
+        if not failed_start:
+            self._replace()
+            return
+        first, most = RESPAWN_DELAYS
+        delay = min(first * 2 ** (self._failed_starts - 1), most)
+        self.log.error(
+            "Worker %d exited (code %s) right after it started, with no run; "
+            "starting another in %gs",
+            worker.number,
+            worker.process.returncode,
+            delay,
+        )
+        self._loop.call_later(delay, self._replace)
+
+    def _replace(self) -> None:
+        if not self._stopping:
             self._spawn()
             self._dispatch()
 

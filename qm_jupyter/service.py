@@ -8,6 +8,7 @@ them, and on start-up ends the runs that a previous server left in flight.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class BacktestService:
         cancel_grace: float = 1.5,
         strategies_dir: str | Path | None = None,
         limits: ServiceLimits | None = None,
+        kernel_identity: Callable[[str], Hashable | None] | None = None,
         log: logging.Logger | None = None,
     ):
         self.log = log or logging.getLogger(__name__)
@@ -60,6 +62,11 @@ class BacktestService:
             self.hub, workers=workers, cancel_grace=cancel_grace, log=self.log
         )
         self._cancel_requests: set[str] = set()
+        # Runs published by kernels of this server: run -> (kernel id, what identified the
+        # kernel's process then). ``kernel_identity`` tells what identifies it now (None:
+        # no such kernel); see end_runs_of_stopped_kernels.
+        self.kernel_identity = kernel_identity
+        self._kernel_runs: dict[str, tuple[str, Hashable]] = {}
 
     def recover(self) -> None:
         """End the runs that a previous server left in flight: they can never finish."""
@@ -154,8 +161,12 @@ class BacktestService:
         request = body.get("request") or {}
         if not isinstance(request, dict):
             raise RequestError("request must be a JSON object", "request")
+        kernel_id = body.get("kernel_id")
+        if kernel_id is not None and not isinstance(kernel_id, str):
+            raise RequestError("kernel_id must be a string", "kernel_id")
         if self.store.get_run(backtest_id) is None:
             self.hub.create_run(request, origin="kernel", backtest_id=backtest_id)
+            self._track_kernel(backtest_id, kernel_id)
         try:
             last_seq = self.hub.publish(backtest_id, drafts)
         except RunClosedError as error:
@@ -163,6 +174,32 @@ class BacktestService:
         if any(draft.type in TERMINAL_STATUS for draft in drafts):
             self._cancel_requests.discard(backtest_id)
         return last_seq
+
+    def _track_kernel(self, backtest_id: str, kernel_id: str | None) -> None:
+        if kernel_id is None or self.kernel_identity is None:
+            return
+        if (identity := self.kernel_identity(kernel_id)) is not None:  # a kernel of ours
+            self._kernel_runs[backtest_id] = (kernel_id, identity)
+
+    def end_runs_of_stopped_kernels(self) -> list[str]:
+        """Fail the runs whose kernel has stopped or restarted since it published them: their
+        code is gone, so they can never end otherwise. Returns the runs it ended."""
+        ended = []
+        for backtest_id, (kernel_id, identity) in list(self._kernel_runs.items()):
+            run = self.store.get_run(backtest_id)
+            if run is None or run.status not in ACTIVE_STATUSES:
+                del self._kernel_runs[backtest_id]
+            elif self.kernel_identity(kernel_id) != identity:
+                del self._kernel_runs[backtest_id]
+                self._cancel_requests.discard(backtest_id)
+                error = {
+                    "error": f"the kernel running this backtest ({kernel_id}) stopped or restarted",
+                    "error_type": "KernelStopped",
+                    "traceback": None,
+                }
+                self.hub.publish(backtest_id, [EventDraft(BACKTEST_ERROR, error)])
+                ended.append(backtest_id)
+        return ended
 
 
 def _draft(index: int, event: Any) -> EventDraft:

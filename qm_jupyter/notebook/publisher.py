@@ -3,7 +3,8 @@
 Events are batched (see :class:`~qm_jupyter.sinks.BatchingSink`) and POSTed to
 ``api/v1/backtest/{id}/events`` from the flusher thread, never from the code that logs;
 what is still pending when the kernel exits is delivered then.
-The first batch of a run carries its description; each reply says whether someone
+The first batch of a run carries its description and this kernel's id (the server fails
+the run if that kernel stops or restarts before the run ends); each reply says whether someone
 asked the server to cancel the run, which :meth:`ServerPublisher.cancel_requested`
 reports to the run. A run the server refuses or cannot be reached for is detached:
 its events still reach the kernel's own display, just no longer the server.
@@ -15,6 +16,7 @@ import atexit
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from ..events import TERMINAL_STATUS, EventDraft
@@ -75,6 +77,8 @@ class ServerPublisher(BatchingSink):
             request = self._requests.pop(backtest_id, None)
         if request is not None:
             body["request"] = request
+            if (kernel_id := this_kernel_id()) is not None:
+                body["kernel_id"] = kernel_id
         reply = self._send(backtest_id, body)
         if reply is not None and reply.get("cancel_requested"):
             self._cancel_requested.add(backtest_id)
@@ -99,3 +103,15 @@ class ServerPublisher(BatchingSink):
                 )
                 return None
         return None
+
+
+def this_kernel_id() -> str | None:
+    """The id a Jupyter server gave this kernel (its connection file is
+    ``kernel-<id>.json``), or None outside such a kernel."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).stem
+    except (ImportError, RuntimeError, AttributeError):  # not in an IPython kernel
+        return None
+    return name.removeprefix("kernel-") if name.startswith("kernel-") else None

@@ -285,6 +285,7 @@ async def test_a_kernel_publishes_its_own_run(api, stream):
         ({"events": [{"type": "log_entry", "data": [1]}]}, "events[0].data"),
         ({"events": [{"type": "log_entry", "timestamp": 5}]}, "events[0].timestamp"),
         ({"events": [{"type": "log_entry"}], "request": "x"}, "request"),
+        ({"events": [{"type": "log_entry"}], "kernel_id": 7}, "kernel_id"),
     ],
 )
 async def test_bad_published_events_are_refused(api, body, field):
@@ -292,6 +293,18 @@ async def test_bad_published_events_are_refused(api, body, field):
     assert status == 400 and reply["field"] == field
     status, _ = await api("GET", "api", "v1", "backtest", "k2")
     assert status == 404
+
+
+async def test_a_run_of_a_kernel_this_server_does_not_have_is_not_watched(api, jp_serverapp):
+    """Any client may publish (a script, another server's kernel); only this server's own
+    kernels are watched for stopping."""
+    body = {"events": [{"type": "log_entry", "data": {}}], "kernel_id": "not-a-kernel-here"}
+    status, _ = await api("POST", "api", "v1", "backtest", "k6", "events", body=body)
+    assert status == 200
+    service = jp_serverapp.web_app.settings["qm_jupyter_service"]
+    assert service.end_runs_of_stopped_kernels() == []
+    _, run = await api("GET", "api", "v1", "backtest", "k6")
+    assert run["status"] == "queued"  # still active: nothing ended it
 
 
 async def test_cancel_of_a_finished_kernel_run_is_409(api):

@@ -171,3 +171,27 @@ async def test_twenty_runs_at_once_on_two_workers_all_complete_in_order(serve):
     assert sorted(starts) == sorted(ids)  # each run started exactly once
     listed = server.get("api/v1/backtest?limit=20")["runs"]
     assert [run["backtest_id"] for run in listed] == ids[::-1]  # newest first, none lost
+
+
+async def test_a_worker_that_cannot_start_is_replaced_with_growing_delays(
+    tmp_path, monkeypatch, caplog
+):
+    """A broken environment (here: an interpreter that exits at once) must not make the
+    server start workers in a busy loop; it says why, and stops cleanly."""
+    from types import SimpleNamespace
+
+    from qm_jupyter import runner as runner_module
+    from qm_jupyter.hub import EventHub
+    from qm_jupyter.store import RunStore
+
+    monkeypatch.setattr(runner_module, "sys", SimpleNamespace(executable="/bin/false"))
+    store = RunStore(tmp_path / "runs.sqlite")
+    runner = runner_module.BacktestRunner(EventHub(store), workers=1)
+    runner.start()
+    await asyncio.sleep(2.5)
+    await runner.stop()
+    store.close()
+    # Replaced at once, /bin/false would have been started hundreds of times in 2.5 s; after
+    # 0.5, 1 and 2 s (the delays double), at most four times.
+    assert 2 <= runner._spawned <= 4
+    assert "right after it started, with no run; starting another in 1s" in caplog.text

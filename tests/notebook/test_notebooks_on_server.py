@@ -17,8 +17,11 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import uuid
 from pathlib import Path
 
@@ -60,6 +63,54 @@ def test_a_kernel_started_by_the_server_finds_it_and_publishes(jupyter_server):
     stored = jupyter_server.get(f"api/v1/backtest/{backtest_id}")
     assert stored["origin"] == "kernel" and stored["request"]["strategy"] == "crossing"
     assert stored["status"] == "completed"  # the handle resolves after the server has the end
+
+
+SLOW_KERNEL_RUN = """
+import os
+import time
+import qm_jupyter as qm
+from qm_jupyter.engine import Strategy
+
+class Slow(Strategy):
+    def next(self):
+        time.sleep(0.001)
+
+run = qm.run_backtest(Slow, data={"sample": "gbm", "bars": 1_000_000, "seed": 1}, display=False)
+print(run.backtest_id, os.getpid())
+"""
+
+
+def test_a_run_whose_kernel_is_killed_mid_run_is_failed_with_the_reason(jupyter_server):
+    """A kernel that dies cannot report its run's end; the server notices the kernel is
+    gone (here: restarted by the server's restarter) and fails the run, saying why."""
+    kernel = jupyter_server.post("api/kernels", {"name": "python3"})
+    try:
+        output = asyncio.run(execute(jupyter_server, kernel["id"], SLOW_KERNEL_RUN))
+        backtest_id, pid = output.split()
+        assert wait_for_status(jupyter_server, backtest_id, {"running"}) == "running"
+        os.kill(int(pid), signal.SIGKILL)
+        assert wait_for_status(jupyter_server, backtest_id, {"failed"}) == "failed"
+    finally:
+        with contextlib.suppress(ValueError):  # 204: no JSON body
+            jupyter_server.request("DELETE", f"api/kernels/{kernel['id']}")
+    run = jupyter_server.get(f"api/v1/backtest/{backtest_id}")
+    assert run["error"]["error_type"] == "KernelStopped"
+    assert kernel["id"] in run["error"]["error"] and "stopped or restarted" in run["error"]["error"]
+    events = jupyter_server.get(f"api/v1/backtest/{backtest_id}/events")["events"]
+    assert events[-1]["type"] == "backtest_error"
+
+
+def wait_for_status(server: JupyterServer, backtest_id: str, wanted: set[str]) -> str:
+    """The run's status once it is one of ``wanted`` (or whatever it is after 60 s)."""
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline:
+        with contextlib.suppress(urllib.error.HTTPError):  # not published yet
+            status = server.get(f"api/v1/backtest/{backtest_id}")["status"]
+            if status in wanted:
+                break
+        time.sleep(0.1)
+    return status
 
 
 def test_every_notebook_passes_nbval_in_kernels_of_the_server(jupyter_server, tmp_path):
