@@ -5,12 +5,14 @@ One connection, used only from the server's event loop thread. WAL journaling wi
 loss may lose the last transactions, never corrupt the file); each
 batch of events is stored in one transaction together with the run's new state,
 before anyone is told about it. A batch is one row (its frames joined by newlines),
-found by the seq of its last event.
+found by the seq of its last event. Commits only append to the WAL; a thread of the
+store copies it into the database file (checkpoints), off the server's event loop.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,9 +121,10 @@ def _row_to_run(row: sqlite3.Row) -> RunRecord:
 class RunStore:
     """Runs and events in one SQLite file."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, checkpoint_interval: float = 1.0):
         self.path = Path(path)
-        if str(path) != ":memory:":
+        in_memory = str(path) == ":memory:"
+        if not in_memory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -131,11 +134,12 @@ class RunStore:
         self._db.execute("PRAGMA page_size=16384")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoint (and fsync) every ~40 MB of WAL instead of every 4 MB: a run that logs
-        # a line per trade writes many small batches, and checkpoints dominated their cost.
-        self._db.execute("PRAGMA wal_autocheckpoint=10000")
         self._db.executescript(_SCHEMA)
         self._gather_event_rows()
+        # No commit checkpoints: the thread below does (a commit that crossed the WAL limit
+        # copied it all into the file and fsynced, stalling the event loop for 100-300 ms).
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = None if in_memory else _Checkpointer(self.path, checkpoint_interval)
 
     def _gather_event_rows(self) -> None:
         """Move the events of a database written before batches (a row per event, table
@@ -158,7 +162,9 @@ class RunStore:
             self._db.execute("DROP TABLE events")
 
     def close(self) -> None:
-        self._db.close()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+        self._db.close()  # the last connection to close checkpoints what is left
 
     def integrity_ok(self) -> bool:
         return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -246,3 +252,40 @@ class RunStore:
             if limit is not None and len(frames) >= limit:
                 break
         return frames
+
+
+class _Checkpointer:
+    """Copies new WAL frames into the database file from a thread and a connection of its
+    own, about every ``interval`` seconds while the WAL changes. PASSIVE checkpoints never
+    wait for the server's reads or writes, and SQLite releases the GIL while they copy."""
+
+    def __init__(self, path: Path, interval: float):
+        self._path = path
+        self._wal = Path(f"{path}-wal")
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="qm-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        db = sqlite3.connect(str(self._path), isolation_level=None)
+        seen = None
+        try:
+            while not self._stopped.wait(self._interval):
+                try:
+                    stat = self._wal.stat()
+                except FileNotFoundError:
+                    continue
+                if (stat.st_mtime_ns, stat.st_size) == seen:  # nothing committed since
+                    continue
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.OperationalError:  # busy at the moment: the next round copies
+                    continue
+                seen = (stat.st_mtime_ns, stat.st_size)
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()

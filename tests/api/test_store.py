@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 
 from qm_jupyter.events import EventDraft
 from qm_jupyter.hub import EventHub
@@ -64,3 +65,21 @@ def test_a_database_with_a_row_per_event_is_gathered_into_batches(tmp_path):
     assert "events" not in tables and store.integrity_ok()
     store.close()
     assert RunStore(path).frames_since("a", 2499) == [rows[2499][2]]  # a second open: as is
+
+
+def test_commits_never_checkpoint_a_thread_of_the_store_does(tmp_path):
+    """The event loop's commits only append to the WAL; copying it into the database file
+    (tens of MB and an fsync after a busy run) happens on the store's own thread."""
+    path = tmp_path / "runs.sqlite"
+    store = RunStore(path, checkpoint_interval=0.05)
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    hub = EventHub(store)
+    run_id = hub.create_run({}).backtest_id
+    before = path.stat().st_size
+    hub.publish(run_id, [EventDraft("log_entry", {"message": "x" * 200}) for _ in range(5000)])
+    deadline = time.monotonic() + 30
+    while path.stat().st_size < before + 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert path.stat().st_size >= before + 1_000_000  # the events reached the file itself
+    assert len(store.frames_since(run_id, 4990)) == 10
+    store.close()
