@@ -41,6 +41,7 @@ class ServerPublisher(BatchingSink):
         self._requests: dict[str, dict[str, Any]] = {}
         self._cancel_requested: set[str] = set()
         self._detached: set[str] = set()
+        self.kernel_id = this_kernel_id()
         super().__init__("qm-server-publisher")
         # A kernel shut down right after a run ended (nbval, "Restart kernel") still
         # delivers that end; otherwise the server would list the run as running forever.
@@ -77,8 +78,8 @@ class ServerPublisher(BatchingSink):
             request = self._requests.pop(backtest_id, None)
         if request is not None:
             body["request"] = request
-            if (kernel_id := this_kernel_id()) is not None:
-                body["kernel_id"] = kernel_id
+            if self.kernel_id is not None:
+                body["kernel_id"] = self.kernel_id
         reply = self._send(backtest_id, body)
         if reply is not None and reply.get("cancel_requested"):
             self._cancel_requested.add(backtest_id)
@@ -112,6 +113,6 @@ def this_kernel_id() -> str | None:
         from ipykernel.connect import get_connection_file
 
         name = Path(get_connection_file()).stem
-    except (ImportError, RuntimeError, AttributeError):  # not in an IPython kernel
+    except Exception:  # not in a kernel, or one without a connection file: publish without
         return None
     return name.removeprefix("kernel-") if name.startswith("kernel-") else None
