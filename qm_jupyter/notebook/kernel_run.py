@@ -3,10 +3,13 @@
 The engine reports through the seed's logging API (the streamer is its observer), so
 the run's events reach this kernel's displays and, when connected, the server's hub;
 a cancel asked on the server (e.g. from the IDE) stops it like ``run.cancel()`` does.
+When the kernel shuts down, its runs still going are cancelled first, so each ends with
+``backtest_cancelled``.
 """
 
 from __future__ import annotations
 
+import atexit
 import threading
 import uuid
 from pathlib import Path
@@ -54,13 +57,34 @@ def start_kernel_run(
 
     sink.stream.follow(backtest_id, start)
     assert run is not None
-    threading.Thread(
+    thread = threading.Thread(
         target=_execute,
         args=(run, sink, strategy, resolved, data, settings, root_dir, stop),
         name=f"qm-run-{backtest_id[:8]}",
         daemon=True,
-    ).start()
+    )
+    _running[backtest_id] = (stop, thread)
+    thread.start()
     return run
+
+
+#: Runs of this kernel still going: their stop flag and thread.
+_running: dict[str, tuple[threading.Event, threading.Thread]] = {}
+#: How long a shutting-down kernel waits for each of its runs to stop.
+EXIT_GRACE = 2.0
+
+
+def _cancel_running_runs() -> None:
+    """At the kernel's exit, stop its runs (an interpreter tearing down under a daemon
+    thread would end them with a NameError, or not at all); each run's thread delivers its
+    ``backtest_cancelled`` itself (it flushes the sink) before the wait ends."""
+    for stop, _ in list(_running.values()):
+        stop.set()
+    for _, thread in list(_running.values()):
+        thread.join(EXIT_GRACE)
+
+
+atexit.register(_cancel_running_runs)
 
 
 def _execute(
@@ -86,6 +110,9 @@ def _execute(
         "max_progress_rate": DEFAULT_PROGRESS_RATE,
         "root_dir": root_dir,
     }
-    result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))
+    try:
+        result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))
+    finally:
+        _running.pop(backtest_id, None)
     sink.flush()  # the server holds the run's end before its handle resolves
     run._finish(result)

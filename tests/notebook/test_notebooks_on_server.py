@@ -100,6 +100,21 @@ def test_a_run_whose_kernel_is_killed_mid_run_is_failed_with_the_reason(jupyter_
     assert events[-1]["type"] == "backtest_error"
 
 
+def test_a_kernel_shut_down_mid_run_cancels_its_run_first(jupyter_server):
+    """Shutting a kernel down (closing a notebook) ends its runs as cancelled, delivered
+    before the kernel exits, rather than leaving them to die with the interpreter."""
+    kernel = jupyter_server.post("api/kernels", {"name": "python3"})
+    output = asyncio.run(execute(jupyter_server, kernel["id"], SLOW_KERNEL_RUN))
+    backtest_id, _ = output.split()
+    assert wait_for_status(jupyter_server, backtest_id, {"running"}) == "running"
+    with contextlib.suppress(ValueError):  # 204: no JSON body
+        jupyter_server.request("DELETE", f"api/kernels/{kernel['id']}")
+    assert wait_for_status(jupyter_server, backtest_id, {"cancelled", "failed"}) == "cancelled"
+    events = jupyter_server.get(f"api/v1/backtest/{backtest_id}/events")["events"]
+    assert events[-1]["type"] == "backtest_cancelled"
+    assert events[-1]["data"]["bars_processed"] > 0
+
+
 def wait_for_status(server: JupyterServer, backtest_id: str, wanted: set[str]) -> str:
     """The run's status once it is one of ``wanted`` (or whatever it is after 60 s)."""
     deadline = time.monotonic() + 60
