@@ -31,7 +31,7 @@ from common import FAST, SLOW, backtesting_csv_run, line, ratio, timed, write_sa
 
 from qm_jupyter.engine import data as engine_data
 from qm_jupyter.engine import run_backtest
-from qm_jupyter.engine.strategies import SmaCrossover
+from qm_jupyter.engine.builtin_strategies import SmaCrossover
 
 
 def bench_backtesting(csv: Path, frame: pd.DataFrame, repeat: int) -> None:

@@ -11,7 +11,10 @@ which imports this package too, does not load widgets.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
+
+from . import sinks
 
 __version__ = "0.1.0"
 
@@ -30,7 +33,25 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_NOTEBOOK_API])
 
 
+def _kernel_sink() -> sinks.EventSink | None:
+    """In an IPython kernel, the notebook's sink (the kernel's own stream, which the widgets
+    read, and the server's hub when one is reachable); the notebook side, and with it
+    ipywidgets, is imported only then."""
+    if "ipykernel" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    if getattr(get_ipython(), "kernel", None) is None:
+        return None
+    from .notebook.kernel_sink import kernel_sink
+
+    return kernel_sink()
+
+
+sinks.register_sink_provider(_kernel_sink)
+
+
 def _jupyter_server_extension_points() -> list[dict]:
-    from .app import QuantMindExtension
+    from .server.app import QuantMindExtension
 
     return [{"module": "qm_jupyter", "app": QuantMindExtension}]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -141,6 +140,7 @@ class BatchingSink:
 
 
 _default_sink: EventSink | None = None
+_providers: list[Callable[[], EventSink | None]] = []
 
 
 def set_default_sink(sink: EventSink | None) -> None:
@@ -149,27 +149,17 @@ def set_default_sink(sink: EventSink | None) -> None:
     _default_sink = sink
 
 
-def default_sink() -> EventSink:
-    """This process's default sink when no host set one.
+def register_sink_provider(provider: Callable[[], EventSink | None]) -> None:
+    """Let ``provider`` supply the default sink when no host set one; it answers None when
+    it does not apply to this process (the notebook side's, outside a kernel)."""
+    _providers.append(provider)
 
-    In a Jupyter kernel it is the notebook's sink (the kernel's own stream, which the
-    widgets read, and the server's hub when a server is reachable); elsewhere a
-    :class:`MemorySink`.
-    """
+
+def default_sink() -> EventSink:
+    """This process's default sink: the one a host set, else the first a registered
+    provider supplies (in a Jupyter kernel, the notebook's), else a :class:`MemorySink`."""
     global _default_sink
     if _default_sink is None:
-        _default_sink = _kernel_sink() or MemorySink()
+        supplied = (provider() for provider in _providers)
+        _default_sink = next((sink for sink in supplied if sink is not None), None) or MemorySink()
     return _default_sink
-
-
-def _kernel_sink() -> EventSink | None:
-    """The notebook sink if this process is an IPython kernel (imported only then)."""
-    if "ipykernel" not in sys.modules:
-        return None
-    from IPython import get_ipython
-
-    if getattr(get_ipython(), "kernel", None) is None:
-        return None
-    from .notebook.kernel_sink import kernel_sink
-
-    return kernel_sink()

@@ -47,15 +47,29 @@ class WebSocketLogHandler(logging.Handler):
         self.backtest_id = backtest_id
         self.sink = sink or default_sink()
         self.dropped = 0
+        self._run_logger = f"{LOGGER_PREFIX}.{backtest_id}"
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             message = record.getMessage()
             if record.exc_info:
                 message = f"{message}\n{self.formatter_exception(record)}"
-            self._send(record.levelname, message, record.name, utc_now_iso(record.created))
+            module = self.source(record)
+            self._send(record.levelname, message, module, utc_now_iso(record.created))
         except Exception:  # never raise into the code that logs
             self.dropped += 1
+
+    def source(self, record: logging.LogRecord) -> str:
+        """A short ``module`` for a record: the child's name under the run's logger
+        (``strategy``, ``engine``), else the Python module that logged (``notebook`` for a
+        notebook cell), else the logger's own name."""
+        name = record.name
+        if name.startswith(self._run_logger):
+            child = name[len(self._run_logger) + 1 :]
+            if child:
+                return child
+            return record.module if record.module.isidentifier() else "notebook"
+        return name
 
     def stream(self, level: int, module: str, message: str) -> None:
         """A ``log_entry`` of a line the caller formatted, with no LogRecord: the engine's
@@ -216,6 +230,11 @@ class BacktestProgressStreamer:
             await asyncio.to_thread(flush)
 
 
+def log_line(logger: logging.Logger, level: int, source: str, message: str) -> None:
+    """Log an already formatted line on ``logger``'s child ``source`` (e.g. ``engine``)."""
+    logger.getChild(source).log(level, "%s", message)
+
+
 def setup_backtest_logging(
     backtest_id: str,
     sink: EventSink | None = None,
@@ -228,10 +247,15 @@ def setup_backtest_logging(
     Child loggers (``logger.getChild("strategy")``) report to the same run. The logger
     does not propagate to the root logger: the run's stream is where its lines go.
     Call :func:`teardown_backtest_logging` when the run is over.
+
+    The logger and its children live in a registry of their own (a ``logging.Manager``
+    rooted at the run's logger), not in the process-wide one: ``logging.getLogger`` keeps
+    every logger it ever made, so a long-lived server or kernel would grow with every run.
+    Once the run's logger is dropped, nothing of it remains.
     """
     sink = sink or default_sink()
-    logger = logging.getLogger(f"{LOGGER_PREFIX}.{backtest_id}")
-    teardown_backtest_logging(logger)
+    logger = logging.Logger(f"{LOGGER_PREFIX}.{backtest_id}")
+    logger.manager = logging.Manager(logger)
     logger.setLevel(level)
     logger.propagate = False
     logger.addHandler(WebSocketLogHandler(backtest_id, sink, level))

@@ -153,12 +153,12 @@ class StreamClient:
 
 
 def worker_pids(server_pid: int) -> list[int]:
-    """The server's live worker processes (children running ``python -m qm_jupyter.worker``)."""
+    """The server's live worker processes (children running ``qm_jupyter.server.worker``)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
     pids = []
     for pid in children:
         try:
-            if b"qm_jupyter.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"qm_jupyter.server.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 pids.append(int(pid))
         except FileNotFoundError:
             continue

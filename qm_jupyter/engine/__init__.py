@@ -30,6 +30,7 @@ Conventions:
   formats and errors in `qm_jupyter.engine.data` and `qm_jupyter.engine.spec`.
 """
 
+from .backtest import run_backtest
 from .data import load_prices
 from .errors import BacktestCancelled, DataError, ParamError
 from .metrics import METRIC_KEYS
@@ -43,7 +44,6 @@ from .registry import (
 )
 from .reporting import RunObserver
 from .result import BacktestResult
-from .runner import run_backtest
 from .spec import validate_data_spec
 from .strategy import Strategy, VectorStrategy
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .builtin_strategies import BUILTIN_STRATEGIES
 from .errors import ParamError
 from .params import resolve_params
-from .strategies import BUILTIN_STRATEGIES
 from .strategy import Strategy, VectorStrategy, _StrategyBase, function_strategy
 
 StrategyLike = type[Strategy] | type[VectorStrategy] | Callable[..., Any] | str

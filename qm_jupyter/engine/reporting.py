@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from ..ws_logger import sole_stream_handler
 from .errors import BacktestCancelled
 from .ledger import Ledger
 
@@ -40,8 +39,43 @@ class RunObserver(Protocol):
     ) -> None:
         """Every `progress_every` bars in bar order, and once at bars_processed == total_bars."""
 
+    def on_log(self, level: int, source: str, message: str) -> None:
+        """A log line of the run (a `logging` level): `source` is "engine" (start, trades, end,
+        warnings) or "strategy" (`Strategy.log`). Lines below the observer's optional
+        `log_level` attribute (default INFO) are never formatted."""
+
     def on_complete(self, metrics: dict[str, Any]) -> None:
         """The final metrics (the `backtest_complete` keys)."""
+
+
+#: Where a run's lines go when its observer takes none: the standard library's logging.
+ENGINE_LOGGER = logging.getLogger("qm_jupyter.engine")
+
+
+class RunLog:
+    """A run's log lines, sent to its observer's ``on_log`` (or, without one, to the
+    ``qm_jupyter.engine`` logger); a line below the level is never formatted."""
+
+    def __init__(self, observer: RunObserver | None) -> None:
+        on_log = getattr(observer, "on_log", None)
+        if on_log is None:
+            self._emit = self._to_logging
+            self.level = ENGINE_LOGGER.getEffectiveLevel()
+        else:
+            self._emit = on_log
+            self.level = getattr(observer, "log_level", logging.INFO)
+
+    def enabled(self, level: int) -> bool:
+        return level >= self.level
+
+    def __call__(self, level: int, source: str, message: str, *args: Any) -> None:
+        if level >= self.level:
+            self._emit(level, source, message % args if args else message)
+
+    @staticmethod
+    def _to_logging(level: int, source: str, message: str) -> None:
+        logger = ENGINE_LOGGER if source == "engine" else ENGINE_LOGGER.getChild(source)
+        logger.log(level, "%s", message)
 
 
 def checkpoints(total_bars: int, every: int) -> list[int]:
@@ -87,18 +121,15 @@ class TradeLog:
     """Formats and logs closed trades; does nothing cheaply when INFO is disabled.
 
     A run logs one line per trade (tens of thousands on a million bars), so each line is
-    built directly: straight into the run's stream when its handler is all the line would
-    reach (no LogRecord: most of a line's cost), else ``makeRecord`` + ``handle`` (the
-    logger's filters and handlers, without the stack walk of ``logger.info``). A vectorized
-    run formats its bar times at once.
+    formatted at once and handed to the run's log; a vectorized run formats its bar times
+    at once.
     """
 
     MESSAGE = "Trade %d: bought %.6g @ %.6g on %s, sold @ %.6g on %s, pnl %+.2f (%+.2f%%)"
 
-    def __init__(self, logger: logging.Logger, index: pd.DatetimeIndex) -> None:
-        self.logger = logger
-        self.enabled = logger.isEnabledFor(logging.INFO)
-        self._stream = sole_stream_handler(logger, logging.INFO)
+    def __init__(self, run_log: RunLog, index: pd.DatetimeIndex) -> None:
+        self.run_log = run_log
+        self.enabled = run_log.enabled(logging.INFO)
         # Bar times as integers: formatting one per trade stays cheap (no pandas per call).
         self._micros = index.as_unit("us").asi8
         self._tz = index.tz
@@ -136,13 +167,7 @@ class TradeLog:
     ) -> None:
         """Log trade `number` whose bar times are already formatted."""
         args = (number, units, entry_price, entry_time, exit_price, exit_time, pnl, ret * 100.0)
-        logger = self.logger
-        if self._stream is not None:
-            self._stream.stream(logging.INFO, logger.name, self.MESSAGE % args)
-            return
-        logger.handle(
-            logger.makeRecord(logger.name, logging.INFO, __file__, 0, self.MESSAGE, args, None)
-        )
+        self.run_log(logging.INFO, "engine", self.MESSAGE % args)
 
 
 def report_ledger(

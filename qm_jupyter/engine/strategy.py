@@ -82,6 +82,11 @@ class _StrategyBase:
     def check_params(self) -> None:
         """Raise `ParamError` when params are individually valid but inconsistent."""
 
+    def warmup_bars(self) -> int:
+        """Bars the strategy needs before it can give its first signal (0: none); a run on
+        no more bars than this warns that it cannot trade."""
+        return 0
+
 
 class VectorStrategy(_StrategyBase):
     """Vectorized form: `signals(data)` computes the whole run at once (see module docstring)."""
@@ -114,7 +119,7 @@ class Strategy(_StrategyBase):
     _units: float = 0.0
     _order: float | None = None
     _cols: dict[str, list[float]]
-    _logger: logging.Logger
+    _log: Callable[..., None]  # the run's log (set by the engine)
 
     def init(self) -> None:
         """Precompute indicators over `self.data` (whole series, numpy/pandas)."""
@@ -180,8 +185,8 @@ class Strategy(_StrategyBase):
     sell = close  # long-only: selling means closing
 
     def log(self, msg: str, *args: Any, level: int = logging.INFO) -> None:
-        """Log through the run's logger (child 'strategy'), streamed as a `log_entry`."""
-        self._logger.log(level, msg, *args)
+        """Log a line of the run (source 'strategy'), streamed as a `log_entry`."""
+        self._log(level, "strategy", msg, *args)
 
 
 def function_strategy(func: Callable[..., Any], name: str | None = None) -> type[VectorStrategy]:

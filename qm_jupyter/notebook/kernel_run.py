@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..engine import validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
-from ..worker import run_job
+from ..jobs import run_job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .kernel_sink import KernelSink
 from .run import BacktestRun

@@ -43,7 +43,7 @@ def test_the_shipped_document_is_valid_openapi_3_and_lists_every_route():
 
 
 def test_every_route_of_the_app_is_documented():
-    from qm_jupyter.app import QuantMindExtension
+    from qm_jupyter.server.app import QuantMindExtension
 
     app = QuantMindExtension()
     app.handlers = []

@@ -44,16 +44,21 @@ def target_bars(target):
 
 
 class Recorder:
-    """A RunObserver that records every call in order."""
+    """A RunObserver that records every call in order (log lines as their message)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
+        self.sources: list[tuple[int, str]] = []
 
     def on_start(self, info):
         self.calls.append(("start", info))
 
     def on_progress(self, **kw):
         self.calls.append(("progress", kw))
+
+    def on_log(self, level, source, message):
+        self.calls.append(("log", message))
+        self.sources.append((level, source))
 
     def on_complete(self, metrics):
         self.calls.append(("complete", metrics))

@@ -18,32 +18,10 @@ from qm_jupyter.engine import (
 SAMPLE = {"sample": "gbm", "bars": 1050, "seed": 4}
 
 
-class _ToList(logging.Handler):
-    def __init__(self, calls):
-        super().__init__()
-        self.calls = calls
-
-    def emit(self, record):
-        self.calls.append(("log", record.getMessage()))
-
-
-@pytest.fixture
-def watched(recorder):
-    """A recorder whose list also receives the engine's log lines, to check interleaving."""
-    logger = logging.getLogger("test.engine.run")
-    logger.setLevel(logging.INFO)
-    handler = _ToList(recorder.calls)
-    logger.addHandler(handler)
-    yield recorder, logger
-    logger.removeHandler(handler)
-
-
 @pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
-def test_event_order_progress_and_trade_logs(watched, strategy):
-    rec, logger = watched
-    r = run_backtest(
-        SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=rec, logger=logger, progress_every=100
-    )
+def test_event_order_progress_and_trade_logs(recorder, strategy):
+    rec = recorder
+    r = run_backtest(SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=rec, progress_every=100)
     kinds = [c[0] for c in rec.calls]
     assert kinds[0] == "start" and kinds[1] == "log" and kinds[-1] == "complete"
     info = rec.calls[0][1]
@@ -73,6 +51,7 @@ def test_event_order_progress_and_trade_logs(watched, strategy):
         before = [c[1]["bars_processed"] for c in rec.calls[:pos] if c[0] == "progress"]
         assert (before[-1] if before else 0) <= exit_bar
     assert rec.calls[-2][0] == "log" and "complete" in rec.calls[-2][1]
+    assert set(rec.sources) == {(logging.INFO, "engine")}
     counts = [p["trades_count"] for p in progress]
     assert counts == sorted(counts)
 
@@ -90,7 +69,7 @@ def test_cancel_at_a_progress_point(recorder, strategy):
         )
     assert err.value.bars_processed == 300
     assert [p["bars_processed"] for p in recorder.progress()] == [100, 200]
-    assert recorder.calls[-1][0] == "progress"
+    assert [c[0] for c in recorder.calls if c[0] != "log"][-1] == "progress"
 
 
 @pytest.mark.parametrize(("strategy", "bars"), [("sma_crossover", 0), ("sma_crossover_bars", 100)])
@@ -188,3 +167,34 @@ def test_default_logger_and_result_repr(caplog):
     assert repr(r).startswith("<BacktestResult sma_crossover(fast=10, slow=20): 1050 bars")
     assert r.stats["bars"] == 1050
     assert len(r.equity) == 1050 and r.equity.name == "equity"
+
+
+def test_a_run_too_short_for_the_warm_up_warns_why_it_cannot_trade(recorder):
+    r = run_backtest({"sample": "gbm", "bars": 5, "seed": 1}, "sma_crossover", observer=recorder)
+    assert r.metrics["total_trades"] == 0
+    warnings = [
+        message
+        for (kind, message), (level, _) in zip(
+            [c for c in recorder.calls if c[0] == "log"], recorder.sources, strict=True
+        )
+        if level == logging.WARNING
+    ]
+    assert warnings == [
+        "No trade is possible: sma_crossover(fast=10, slow=20) needs more than 20 bars "
+        "before its first signal, and the data has 5"
+    ]
+
+
+def test_a_run_without_an_entry_warns(recorder, make_frame):
+    data = make_frame([10, 11, 12, 13], [10, 11, 12, 13])
+    run_backtest(data, lambda d: np.zeros(len(d)), observer=recorder)
+    assert (logging.WARNING, "engine") in recorder.sources
+    assert "No trade: the strategy gave no entry on 4 bars" in [c[1] for c in recorder.calls]
+
+
+def test_the_final_line_rounds_its_figures(recorder):
+    run_backtest(SAMPLE, "sma_crossover", observer=recorder)
+    final = [c[1] for c in recorder.calls if c[0] == "log"][-1]
+    sharpe = final.split("sharpe ")[1].split(",")[0]
+    assert len(sharpe.split(".")[1]) == 2, final
+    assert "max drawdown -" in final and "%" in final

@@ -180,9 +180,9 @@ async def test_a_worker_that_cannot_start_is_replaced_with_growing_delays(
     server start workers in a busy loop; it says why, and stops cleanly."""
     from types import SimpleNamespace
 
-    from qm_jupyter import runner as runner_module
-    from qm_jupyter.hub import EventHub
-    from qm_jupyter.store import RunStore
+    from qm_jupyter.server import worker_pool as runner_module
+    from qm_jupyter.server.hub import EventHub
+    from qm_jupyter.server.store import RunStore
 
     monkeypatch.setattr(runner_module, "sys", SimpleNamespace(executable="/bin/false"))
     store = RunStore(tmp_path / "runs.sqlite")

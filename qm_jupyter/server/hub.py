@@ -24,7 +24,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .events import (
+from ..events import (
     BACKTEST_PROGRESS,
     BACKTEST_START,
     TERMINAL_STATUS,

@@ -47,11 +47,46 @@ def test_logger_lines_become_log_entries_of_the_run():
         "fast SMA undefined for 9 bars",
     ]
     assert [e["level"] for e in entries] == ["INFO", "WARNING"]
-    assert entries[0]["module"] == "qm_jupyter.backtest.run-1"
-    assert entries[1]["module"] == "qm_jupyter.backtest.run-1.strategy"
+    # short sources: the module that logged, a child logger's own name
+    assert entries[0]["module"] == "test_ws_logger"
+    assert entries[1]["module"] == "strategy"
     assert entries[0]["timestamp"].endswith("Z")
     assert all(draft.type == LOG_ENTRY for draft in sink.events["run-1"])
     teardown_backtest_logging(logger)
+
+
+def test_ended_runs_leave_no_logger_behind():
+    """10,000 runs set up, logging through a child and torn down: the process-wide logger
+    registry does not grow, nor does memory (a long-lived server or kernel stays flat)."""
+    import gc
+    import logging
+    import tracemalloc
+
+    sink = MemorySink()
+
+    def one_run(number: int) -> None:
+        backtest_id = f"released-{number}"
+        logger, streamer = setup_backtest_logging(backtest_id, sink)
+        logger.getChild("strategy").info("a line")
+        streamer.on_complete({"final_balance": 1.0})
+        teardown_backtest_logging(logger)
+        del sink.events[backtest_id]
+
+    for number in range(200):  # warm up caches before measuring
+        one_run(number)
+    gc.collect()
+    registered = len(logging.Logger.manager.loggerDict)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    for number in range(10_000):
+        one_run(number)
+    gc.collect()
+    grown = sum(
+        stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename")
+    )
+    tracemalloc.stop()
+    assert len(logging.Logger.manager.loggerDict) == registered
+    assert grown < 200_000, f"memory grew by {grown} bytes over 10,000 runs"
 
 
 def test_exception_text_is_part_of_the_message():

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine import DataError, ParamError, validate_data_spec, validate_params
+from ..engine import DataError, ParamError, validate_data_spec, validate_params
 
 FIELDS = (
     "strategy",

@@ -12,7 +12,7 @@ from jupyter_server.log import _scrub_uri
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..events import dumps, loads
+from ...events import dumps, loads
 from ..run_request import RequestError
 from ..service import BacktestService
 

@@ -21,7 +21,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web, websocket
 from tornado.iostream import StreamClosedError
 
-from ..events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, TOPIC, loads
+from ...events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, TOPIC, loads
 from ..hub import CHUNK, SharedChunk, Subscriber
 from ..service import BacktestService
 from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary

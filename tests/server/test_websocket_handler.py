@@ -111,7 +111,7 @@ async def test_batch_subprotocol_sends_the_same_messages_in_arrays(
 
 async def test_followers_of_a_live_run_share_the_encoding_of_each_chunk(stream, api, monkeypatch):
     """Three qm.batch followers of a busy run: each published chunk is encoded once."""
-    from qm_jupyter.handlers import websocket
+    from qm_jupyter.server.handlers import websocket
 
     encoded = []
     original = websocket.batch_frame

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .engine import list_strategies
-from .events import BACKTEST_ERROR, EVENT_TYPES, TERMINAL_STATUS, EventDraft
+from ..engine import list_strategies
+from ..events import BACKTEST_ERROR, EVENT_TYPES, TERMINAL_STATUS, EventDraft
+from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .hub import EventHub, RunClosedError
 from .run_request import RequestError, parse_run_request
-from .runner import BacktestRunner
 from .store import ACTIVE_STATUSES, RunRecord, RunStore
 from .strategy_catalog import StrategyCatalog
-from .ws_logger import DEFAULT_PROGRESS_RATE
+from .worker_pool import BacktestRunner
 
 MAX_PUBLISH_BATCH = 10_000
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .events import dumps, loads
+from ..events import dumps, loads
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

@@ -1,6 +1,6 @@
 """BacktestRunner: a pool of worker processes that run backtests off the event loop.
 
-Each worker is a long-lived ``python -m qm_jupyter.worker`` process running one job at a
+Each worker is a long-lived ``python -m qm_jupyter.server.worker`` process running one job at a
 time: a fresh interpreter (never a fork of the server, and unlike ``multiprocessing``'s
 spawn it never re-imports the host's ``__main__``), talking over two pipes. A reader
 thread per worker hands its event batches to the loop, where the hub numbers and stores
@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from .events import BACKTEST_CANCELLED, BACKTEST_ERROR, LOG_ENTRY, EventDraft
+from ..events import BACKTEST_CANCELLED, BACKTEST_ERROR, LOG_ENTRY, EventDraft
 from .hub import EventHub, RunClosedError
 
 #: A worker that exits idle within this many seconds of starting counts as failing to start.
@@ -168,7 +168,7 @@ class BacktestRunner:
         job_reader, job_writer = os.pipe()
         event_reader, event_writer = os.pipe()
         process = subprocess.Popen(
-            [sys.executable, "-m", "qm_jupyter.worker", str(job_reader), str(event_writer)],
+            [sys.executable, "-m", "qm_jupyter.server.worker", str(job_reader), str(event_writer)],
             pass_fds=(job_reader, event_writer),
             stdin=subprocess.DEVNULL,
         )

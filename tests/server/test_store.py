@@ -7,8 +7,8 @@ import sqlite3
 import time
 
 from qm_jupyter.events import EventDraft
-from qm_jupyter.hub import EventHub
-from qm_jupyter.store import RunStore
+from qm_jupyter.server.hub import EventHub
+from qm_jupyter.server.store import RunStore
 
 
 def frame(backtest_id: str, seq: int, message: str = "") -> str:

@@ -24,6 +24,9 @@ class _SmaParams:
         if self.fast >= self.slow:
             raise ParamError("fast", f"fast ({self.fast}) must be less than slow ({self.slow})")
 
+    def warmup_bars(self) -> int:
+        return self.slow
+
 
 class SmaCrossover(_SmaParams, VectorStrategy):
     """Long when the fast SMA of closes crosses above the slow one; flat when it crosses below."""
@@ -80,6 +83,9 @@ class RsiReversion(VectorStrategy):
             raise ParamError(
                 "lower", f"lower ({self.lower}) must be less than upper ({self.upper})"
             )
+
+    def warmup_bars(self) -> int:
+        return self.period + 1
 
     def signals(self, data: pd.DataFrame) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
         r = rsi(data["close"].to_numpy(), self.period)

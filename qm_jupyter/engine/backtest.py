@@ -24,12 +24,10 @@ from .errors import ParamError
 from .ledger import Ledger, all_in_ledger, equity_curve, fill_bars
 from .metrics import compute_metrics, infer_periods_per_year
 from .registry import StrategyLike, as_strategy, validate_params
-from .reporting import Progress, RunObserver, TradeLog, checkpoints, report_ledger
+from .reporting import Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
 from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
 from .strategy import Strategy, VectorStrategy
-
-DEFAULT_LOGGER = "qm_jupyter.engine"
 
 
 def run_backtest(
@@ -42,7 +40,6 @@ def run_backtest(
     periods_per_year: float | None = None,
     progress_every: int = 100,
     observer: RunObserver | None = None,
-    logger: logging.Logger | None = None,
     should_stop: Callable[[], bool] | None = None,
     root_dir: str | Path | None = None,
 ) -> BacktestResult:
@@ -51,6 +48,8 @@ def run_backtest(
     `data` is a DataFrame, a CSV/Parquet path (relative to `root_dir` if given) or a wire spec
     (``{"path": ...}`` or ``{"sample": "gbm", "bars": N, "seed": S, "freq": "1min"}``).
     `strategy` is a registered name, a `Strategy`/`VectorStrategy` subclass or a signals function.
+    `observer` is told the run's start, progress, log lines and metrics as they happen (see
+    `RunObserver`); without one, log lines go to the ``qm_jupyter.engine`` logger.
 
     >>> r = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
     ...                  {"fast": 10, "slow": 30}, commission=0.001)
@@ -61,7 +60,7 @@ def run_backtest(
     (`should_stop()` returned True at a progress point); a strategy's own exception propagates.
     """
     started = time.perf_counter()
-    logger = logger or logging.getLogger(DEFAULT_LOGGER)
+    run_log = RunLog(observer)
     cls = as_strategy(strategy)
     resolved = validate_params(cls, params)
     _check_settings(initial_balance, commission, periods_per_year, progress_every)
@@ -80,7 +79,9 @@ def run_backtest(
     }
     if observer is not None:
         observer.on_start(info)
-    logger.info(
+    run_log(
+        logging.INFO,
+        "engine",
         "Backtest started: %s(%s) on %d bars from %s to %s, balance %.2f, commission %g",
         cls.name,
         ", ".join(f"{k}={v}" for k, v in resolved.items()),
@@ -92,12 +93,12 @@ def run_backtest(
     )
     points = checkpoints(n, progress_every)
     progress = Progress(n, initial_balance, observer, should_stop)
-    trade_log = TradeLog(logger, index)
+    trade_log = TradeLog(run_log, index)
     close = prices["close"].to_numpy()
     instance = cls(**resolved)
     if isinstance(instance, Strategy):
         instance.data, instance._cols = prices, {}
-        instance._logger = logger.getChild("strategy")
+        instance._log = run_log
         instance.init()
         ledger = run_bars(instance, initial_balance, commission, points, progress, trade_log)
         equity = equity_curve(ledger, close, initial_balance)
@@ -107,19 +108,23 @@ def run_backtest(
         progress.check_stop(0)
         equity = equity_curve(ledger, close, initial_balance)
         report_ledger(ledger, equity, points, progress, trade_log)
+    if not len(ledger):
+        _warn_no_trade(run_log, instance, resolved, n)
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
     metrics = compute_metrics(
         equity, ledger, initial_balance, periods_per_year, time.perf_counter() - started
     )
-    logger.info(
+    run_log(
+        logging.INFO,
+        "engine",
         "Backtest complete: %d trades, final balance %.2f, return %s, sharpe %s, "
-        "max drawdown %.2f%% in %.3fs",
+        "max drawdown %s in %.3fs",
         metrics["total_trades"],
         metrics["final_balance"],
         _pct(metrics["total_return"]),
-        metrics["sharpe_ratio"],
-        metrics["max_drawdown"] * 100,
+        "n/a" if metrics["sharpe_ratio"] is None else f"{metrics['sharpe_ratio']:.2f}",
+        _pct(metrics["max_drawdown"]),
         metrics["duration"],
     )
     if observer is not None:
@@ -187,6 +192,27 @@ def _describe(data: DataSource, rows: int, root_dir: str | Path | None) -> dict[
     if isinstance(data, str | os.PathLike):
         return {"path": os.fspath(data)}
     return {"dataframe": {"rows": rows}}
+
+
+def _warn_no_trade(
+    run_log: RunLog, strategy: Strategy | VectorStrategy, params: dict[str, Any], bars: int
+) -> None:
+    """Say why a run made no trade when the data is too short for the strategy's warm-up."""
+    warmup = strategy.warmup_bars()
+    if bars <= warmup:
+        shown = ", ".join(f"{k}={v}" for k, v in params.items())
+        run_log(
+            logging.WARNING,
+            "engine",
+            "No trade is possible: %s(%s) needs more than %d bars before its first signal, "
+            "and the data has %d",
+            strategy.name,
+            shown,
+            warmup,
+            bars,
+        )
+    else:
+        run_log(logging.WARNING, "engine", "No trade: the strategy gave no entry on %d bars", bars)
 
 
 def _pct(x: float | None) -> str:

@@ -33,8 +33,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from .engine import Strategy, VectorStrategy, register_strategy, unregister_strategy
-from .engine.strategies import BUILTIN_STRATEGIES
+from ..engine import Strategy, VectorStrategy, register_strategy, unregister_strategy
+from ..engine.builtin_strategies import BUILTIN_STRATEGIES
 
 ENTRY_POINT_GROUP = "qm_jupyter.strategies"
 _MODULE_PREFIX = "qm_jupyter_user_strategies"

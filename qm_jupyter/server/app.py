@@ -10,7 +10,9 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, Unicode, default, validate
 
-from .discovery import ENV_TOKEN, ENV_URL
+from ..discovery import ENV_TOKEN, ENV_URL
+from ..sinks import HubSink, set_default_sink
+from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .handlers.ide import IDEHandler
 from .handlers.rest import (
     BacktestCancelHandler,
@@ -23,8 +25,6 @@ from .handlers.rest import (
 )
 from .handlers.websocket import BacktestStreamHandler
 from .service import BacktestService, ServiceLimits
-from .sinks import HubSink, set_default_sink
-from .ws_logger import DEFAULT_PROGRESS_RATE
 
 _RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
 IDE_BUILD_DIR = Path(__file__).parent / "static" / "ide"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from qm_jupyter.events import EventDraft
-from qm_jupyter.hub import (
+from qm_jupyter.server.hub import (
     CHUNK,
     EventHub,
     RunClosedError,
@@ -16,7 +16,7 @@ from qm_jupyter.hub import (
     Subscriber,
     UnknownRunError,
 )
-from qm_jupyter.store import RunStore
+from qm_jupyter.server.store import RunStore
 
 
 @pytest.fixture
