@@ -20,7 +20,7 @@ from openapi_schema_validator import validate as validate_instance
 from openapi_spec_validator import validate
 from schemathesis import checks
 
-SHIPPED = json.loads(files("qm_jupyter").joinpath("openapi.json").read_text())
+SHIPPED = json.loads(files("qm_jupyter.server").joinpath("openapi.json").read_text())
 ROUTES = {
     ("post", "/api/v1/backtest/run"),
     ("get", "/api/v1/backtest"),
