@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as arrow_csv
 
 from .errors import DataError
 from .sample import gbm_prices
@@ -172,13 +174,9 @@ def _read_csv(path: Path, where: str) -> pd.DataFrame:
 
 
 def _read_csv_with_arrow(path: Path, header: list[str], usecols: list[str]) -> pd.DataFrame | None:
-    """pyarrow's multithreaded CSV reader, when installed (3-4x pandas' on 1M rows); None if
-    it is not or if it rejects the file, which pandas then reads (and names the problem)."""
-    try:
-        import pyarrow as pa
-        from pyarrow import csv as arrow_csv
-    except ImportError:
-        return None
+    """pyarrow's multithreaded CSV reader (3-4x pandas' on 1M rows; a core dependency); None
+    if it rejects the file or would change its times, which pandas then reads (and names the
+    problem)."""
     try:
         table = arrow_csv.read_csv(
             path,
