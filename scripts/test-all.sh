@@ -15,8 +15,9 @@ echo "== install Python packages: qm-jupyter with its test extra (requirements/l
 qm_python
 qm_pip_install test
 
-echo "== Debian's chromium (browser tests)"
+echo "== Debian's chromium (browser tests) and curl (the README's examples), if missing"
 qm_chromium
+command -v curl >/dev/null || qm_apt_install curl
 
 jupyter_tmp=$(mktemp -d -t qm-test-jupyter.XXXXXX)
 trap 'rm -rf "$jupyter_tmp"' EXIT
