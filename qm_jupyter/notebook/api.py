@@ -10,21 +10,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
+from ..engine import DataError, ParamError
+from ..engine.data import DataSource
 from ..engine.registry import StrategyLike
+from ..engine.spec import PRICE_SUFFIXES
 from . import connection
 from .connection import ServerConnection, ServerError
 from .kernel_run import start_kernel_run
 from .kernel_sink import KernelSink, kernel_sink
 from .run import BacktestRun
 from .server_run import follow_server_run, start_server_run
-from .settings import DataArg, RunSettings, data_source
+from .settings import RunSettings, data_source
 from .widget import BacktestWidget
 
 
 def run_backtest(
+    data: DataSource,
     strategy: StrategyLike,
     params: dict[str, Any] | None = None,
-    data: DataArg | None = None,
     *,
     initial_balance: float = 10_000.0,
     commission: float = 0.0,
@@ -32,28 +37,58 @@ def run_backtest(
     progress_every: int = 100,
     display: bool = True,
 ) -> BacktestRun:
-    """Start a backtest and show it live in the cell; ``await`` the handle for the result.
+    """:func:`qm_jupyter.engine.run_backtest`, shown live in the cell; ``await`` the handle.
 
-    ``data`` is a DataFrame, a CSV/Parquet path (relative to the server's root_dir, or
-    to the kernel's working directory with no server) or ``{"sample": "gbm", "bars": N,
-    "seed": S, "freq": "1min"}``. ``progress_every`` applies to kernel runs (the server
-    has its own setting).
+    The arguments are the engine's (its docstring is the reference). What this adds: the
+    run starts in the background and returns a :class:`BacktestRun` at once; a registered
+    strategy name on a path or sample runs on the server when one is reachable (paths are
+    then relative to its root_dir), anything else in this kernel; ``display=False`` shows
+    no widget. Bad params or data raise the engine's ``ParamError`` / ``DataError`` here,
+    with or without a server.
 
-    >>> run = run_backtest("sma_crossover", {"fast": 10, "slow": 30},
-    ...                    data={"sample": "gbm", "bars": 5000, "seed": 1})  # doctest: +SKIP
-    >>> result = await run                                                     # doctest: +SKIP
+    >>> run = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
+    ...                    {"fast": 10, "slow": 30})  # doctest: +SKIP
+    >>> result = await run                            # doctest: +SKIP
     """
-    source = data_source(data)
+    misordered = _misordered(data, strategy)
+    if misordered:
+        raise TypeError(misordered)
     settings = RunSettings(initial_balance, commission, periods_per_year, progress_every)
-    sink = kernel_sink()
-    server = sink.server
-    if isinstance(strategy, str) and server is not None and isinstance(source, dict):
-        run = start_server_run(server, settings.request(strategy, params or {}, source))
-    else:
-        run = start_kernel_run(sink, strategy, params, source, settings, where=_kernel_where(sink))
+    try:
+        run = _start(data_source(data), strategy, params, settings)
+    except (ParamError, DataError) as error:  # the user's mistake: no library frames under it
+        raise error.with_traceback(None) from None
     if display:
         _show(run.widget)
     return run
+
+
+def _start(
+    source: pd.DataFrame | dict[str, Any],
+    strategy: StrategyLike,
+    params: dict[str, Any] | None,
+    settings: RunSettings,
+) -> BacktestRun:
+    sink = kernel_sink()
+    server = sink.server
+    if isinstance(strategy, str) and server is not None and isinstance(source, dict):
+        return start_server_run(server, settings.request(strategy, params or {}, source))
+    return start_kernel_run(sink, strategy, params, source, settings, where=_kernel_where(sink))
+
+
+def _misordered(data: Any, strategy: Any) -> str | None:
+    """What to say when a call has the old (strategy, params, data) order, else None."""
+    if isinstance(data, str):
+        looks_like_strategy = not data.lower().endswith(PRICE_SUFFIXES)
+    else:
+        looks_like_strategy = isinstance(data, type) or callable(data)
+    if not looks_like_strategy or isinstance(strategy, str | type) or callable(strategy):
+        return None
+    name = data if isinstance(data, str) else getattr(data, "__name__", repr(data))
+    return (
+        f"run_backtest takes (data, strategy, params): {name!r} is a strategy, not data. "
+        f"Call run_backtest(data, {name!r}, params), as qm_jupyter.engine.run_backtest."
+    )
 
 
 def watch(backtest_id: str, *, display: bool = True) -> BacktestRun:

@@ -29,11 +29,14 @@ PROBE_TIMEOUT = 3.0
 
 
 class ServerError(RuntimeError):
-    """The server refused a request; ``status`` is the HTTP status (0: unreachable)."""
+    """The server refused a request; ``status`` is the HTTP status (0: unreachable), ``message``
+    and ``field`` what its error reply says (the field it names, if any)."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, field: str | None = None):
         super().__init__(f"{message} (HTTP {status})" if status else message)
         self.status = status
+        self.message = message
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class ServerConnection:
             with urllib.request.urlopen(request, timeout=timeout) as reply:
                 return json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as error:
-            raise ServerError(error.code, _error_message(error)) from None
+            raise ServerError(error.code, *_error_reply(error)) from None
         except (OSError, ValueError) as error:
             raise ServerError(0, f"cannot reach {self.url}: {error}") from None
 
@@ -84,11 +87,14 @@ class ServerConnection:
         return True
 
 
-def _error_message(error: urllib.error.HTTPError) -> str:
+def _error_reply(error: urllib.error.HTTPError) -> tuple[str, str | None]:
+    """The message and field of the server's ``{"message", "field"}`` error reply."""
     try:
-        return str(json.loads(error.read()).get("message") or error.reason)
+        reply = json.loads(error.read())
+        field = reply.get("field")
+        return str(reply.get("message") or error.reason), field if isinstance(field, str) else None
     except (ValueError, AttributeError, OSError):
-        return str(error.reason)
+        return str(error.reason), None
 
 
 _lock = threading.Lock()

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import validate_data_spec, validate_params
+from ..engine.backtest import _check_settings as check_settings
 from ..engine.registry import StrategyLike, as_strategy
 from ..jobs import run_job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
@@ -36,8 +37,15 @@ def start_kernel_run(
     *,
     where: str,
 ) -> BacktestRun:
-    """Check the request, then start the run in a thread; its display follows the kernel stream."""
+    """Check the request as the engine would (so a mistake raises here, as a server run's
+    refusal does), then start the run in a thread; its display follows the kernel stream."""
     resolved = validate_params(strategy, params)
+    check_settings(
+        settings.initial_balance,
+        settings.commission,
+        settings.periods_per_year,
+        settings.progress_every,
+    )
     root_dir = sink.server.root_dir if sink.server is not None else None
     if isinstance(data, dict):
         data = validate_data_spec(data, root_dir)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..engine import METRIC_KEYS, BacktestResult, run_backtest
+from ..engine import METRIC_KEYS, BacktestResult, DataError, ParamError, run_backtest
 from .connection import ServerConnection, ServerError
 from .follower import ServerFollower
 from .run import BacktestRun
@@ -21,14 +21,23 @@ from .widget import BacktestWidget
 
 
 def start_server_run(server: ServerConnection, request: dict[str, Any]) -> BacktestRun:
-    """POST the run (a refused request raises ``ValueError`` with the server's reason)."""
+    """POST the run. A refused request raises what the engine raises for the same mistake in
+    a kernel (``DataError``, ``ParamError`` naming the param), with the server's message."""
     try:
         reply = server.request("POST", "api/v1/backtest/run", request)
     except ServerError as error:
-        if 400 <= error.status < 500:
-            raise ValueError(str(error)) from None
-        raise
+        raise engine_error(error, request) or error from None
     return follow_server_run(server, reply["backtest_id"], request)
+
+
+def engine_error(error: ServerError, request: dict[str, Any]) -> ValueError | None:
+    """The engine's exception for a 400 naming a field of ``request`` (None for any other)."""
+    field = error.field or ""
+    if error.status != 400 or field.partition(".")[0] not in request:
+        return None
+    if field.partition(".")[0] == "data":
+        return DataError(error.message)
+    return ParamError(field.removeprefix("params."), error.message)
 
 
 def follow_server_run(

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-DataArg = pd.DataFrame | str | os.PathLike | dict[str, Any]
+from ..engine import DataError
+from ..engine.data import DataSource
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,13 @@ class RunSettings:
         }
 
 
-def data_source(data: DataArg | None) -> pd.DataFrame | dict[str, Any]:
+def data_source(data: DataSource) -> pd.DataFrame | dict[str, Any]:
     """A DataFrame as is; a path as ``{"path": ...}``; a wire spec dict as is."""
-    if data is None:
-        raise ValueError(
-            'data is required: a DataFrame, a CSV/Parquet path, or {"sample": "gbm", "bars": N}'
-        )
     if isinstance(data, pd.DataFrame | dict):
         return data
     if isinstance(data, str | os.PathLike):
         return {"path": os.fspath(data)}
-    raise TypeError(f"data must be a DataFrame, a path or a dict, got {type(data).__name__}")
+    raise DataError(f"data must be a DataFrame, a path or a spec dict, got {type(data).__name__}")
 
 
 def describe_source(data: pd.DataFrame | dict[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
+import re
 import subprocess
 import sys
 import time
 
+import nbformat
 import pandas as pd
 import pytest
-from nb_helpers import SAMPLE
+from nb_helpers import MISTAKES, SAMPLE, library_frames
+from nbclient import NotebookClient
 
 import qm_jupyter as qm
+from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
 from qm_jupyter.engine import BacktestCancelled, Param, Strategy, load_prices
 from qm_jupyter.engine import run_backtest as engine_run
 from qm_jupyter.ws_logger import setup_backtest_logging
@@ -50,7 +56,7 @@ def test_importing_the_package_does_not_load_the_notebook_side():
 
 
 def test_a_builtin_strategy_runs_in_the_kernel_and_matches_the_engine(kernel_alone):
-    run = qm.run_backtest("sma_crossover", {"fast": 10, "slow": 30}, data=SAMPLE, display=False)
+    run = qm.run_backtest(SAMPLE, "sma_crossover", {"fast": 10, "slow": 30}, display=False)
     assert run.where == "kernel"
     result = run.result(timeout=30)
     expected = engine_run(SAMPLE, "sma_crossover", {"fast": 10, "slow": 30})
@@ -68,11 +74,11 @@ def test_a_builtin_strategy_runs_in_the_kernel_and_matches_the_engine(kernel_alo
 
 def test_notebook_strategies_in_both_forms_and_a_dataframe(kernel_alone):
     prices = load_prices(SAMPLE)
-    vector_run = qm.run_backtest(momentum, {"lookback": 50}, prices, display=False)
+    vector_run = qm.run_backtest(prices, momentum, {"lookback": 50}, display=False)
     vector = asyncio.run(_await(vector_run))
     assert vector.strategy == "momentum" and len(vector.equity) == len(prices)
     assert "momentum(lookback=50) on a DataFrame (5,000 rows)" in repr(vector_run.widget)
-    bars = qm.run_backtest(Dip, {"size": 0.5}, data=SAMPLE, display=False)
+    bars = qm.run_backtest(SAMPLE, Dip, {"size": 0.5}, display=False)
     result = bars.result(timeout=30)
     assert result.metrics["total_trades"] == len(result.trades) > 0
     lines = [line.message for line in bars.widget.view.logs]
@@ -87,7 +93,7 @@ def test_a_failing_strategy_raises_with_its_traceback(kernel_alone):
     def broken(data, level=1):
         raise ZeroDivisionError("no signal today")
 
-    run = qm.run_backtest(broken, data=SAMPLE, display=False)
+    run = qm.run_backtest(SAMPLE, broken, display=False)
     with pytest.raises(qm.BacktestFailed, match="ZeroDivisionError: no signal today") as failed:
         run.result(timeout=30)
     assert "no signal today" in failed.value.traceback
@@ -95,15 +101,76 @@ def test_a_failing_strategy_raises_with_its_traceback(kernel_alone):
     assert "ZeroDivisionError" in run.widget.outcome.value
 
 
-def test_bad_params_are_refused_before_anything_runs(kernel_alone):
-    with pytest.raises(ValueError, match="fast"):
-        qm.run_backtest("sma_crossover", {"fast": "ten"}, data=SAMPLE, display=False)
-    with pytest.raises(ValueError, match="data is required"):
-        qm.run_backtest("sma_crossover", display=False)
+def test_the_notebook_takes_the_engines_arguments_in_the_engines_order():
+    engine = list(inspect.signature(engine_run).parameters.values())
+    notebook = list(inspect.signature(qm.run_backtest).parameters.values())
+    assert notebook[:7] == engine[:7]  # data, strategy, params, then the settings by keyword
+    assert [p.name for p in engine[:3]] == ["data", "strategy", "params"]
+    assert [(p.name, p.kind) for p in notebook[7:]] == [("display", inspect.Parameter.KEYWORD_ONLY)]
+
+
+def test_arguments_by_keyword_and_in_order_run_alike(kernel_alone):
+    by_keyword = qm.run_backtest(
+        strategy="sma_crossover", params={"fast": 5, "slow": 20}, data=SAMPLE, display=False
+    )
+    in_order = qm.run_backtest(SAMPLE, "sma_crossover", {"fast": 5, "slow": 20}, display=False)
+    first, second = by_keyword.result(timeout=30), in_order.result(timeout=30)
+    assert first.metrics["total_trades"] == second.metrics["total_trades"] > 0
+
+
+@pytest.mark.parametrize(
+    ("strategy", "name"), [("sma_crossover", "sma_crossover"), (momentum, "momentum"), (Dip, "Dip")]
+)
+def test_the_old_argument_order_is_refused_with_a_message_that_says_so(
+    kernel_alone, strategy, name
+):
+    with pytest.raises(TypeError) as refused:
+        qm.run_backtest(strategy, {"fast": 10}, SAMPLE, display=False)
+    message = str(refused.value)
+    assert "takes (data, strategy, params)" in message
+    assert f"{name!r} is a strategy, not data" in message
+    assert f"run_backtest(data, {name!r}, params)" in message
+    assert not kernel_alone.stream._runs  # nothing started
+
+
+@pytest.mark.parametrize(("data", "strategy", "params", "settings", "error", "param"), MISTAKES)
+def test_mistakes_raise_the_engines_errors_from_the_public_function(
+    kernel_alone, data, strategy, params, settings, error, param
+):
+    with pytest.raises(error) as raised:
+        qm.run_backtest(data, strategy, params, display=False, **settings)
+    assert getattr(raised.value, "param", None) == param
+    with pytest.raises(error) as engine_raised:
+        engine_run(data, strategy, params, **settings)  # the same mistake, the same class
+    assert getattr(engine_raised.value, "param", None) == param
+    assert library_frames(raised.tb) == ["run_backtest"]
+    assert raised.value.__suppress_context__
+    assert not kernel_alone.stream._runs  # refused before anything ran
+
+
+MISTAKE_CELL = """
+import qm_jupyter as qm
+
+qm.run_backtest({"sample": "gbm", "bars": 500}, "sma_crossover", {"fast": -1})
+"""
+
+
+def test_ipython_shows_the_mistake_under_the_users_own_line(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(MISTAKE_CELL)])
+    environment = {k: v for k, v in os.environ.items() if k not in (ENV_URL, ENV_TOKEN)}
+    client = NotebookClient(notebook, timeout=120, allow_errors=True, resources={
+        "metadata": {"path": str(tmp_path)}})  # fmt: skip
+    client.execute(env=environment)
+    (error,) = [o for o in notebook.cells[0].outputs if o.output_type == "error"]
+    assert (error.ename, error.evalue) == ("ParamError", "param 'fast' must be >= 2, got -1")
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(error.traceback))
+    frames = re.findall(r"^(?:Cell In\[\d+\]|File (\S+))", shown, flags=re.MULTILINE)
+    assert len(frames) == 2, shown  # the user's line, then the one line that raises
+    assert frames[0] == "" and "qm_jupyter/notebook/api.py:" in frames[1], shown
 
 
 def test_cancel_stops_a_kernel_run_where_it_is(kernel_alone):
-    run = qm.run_backtest(Slow, data={"sample": "gbm", "bars": 100_000}, display=False)
+    run = qm.run_backtest({"sample": "gbm", "bars": 100_000}, Slow, display=False)
     time.sleep(0.3)
     assert run.cancel()
     with pytest.raises(BacktestCancelled) as cancelled:
@@ -116,7 +183,7 @@ def test_cancel_stops_a_kernel_run_where_it_is(kernel_alone):
 def test_a_path_is_read_from_the_working_directory(kernel_alone, tmp_path, monkeypatch):
     load_prices(SAMPLE).to_csv(tmp_path / "prices.csv")
     monkeypatch.chdir(tmp_path)
-    result = qm.run_backtest("buy_and_hold", data="prices.csv", display=False).result(timeout=30)
+    result = qm.run_backtest("prices.csv", "buy_and_hold", display=False).result(timeout=30)
     assert result.metrics["bars"] == SAMPLE["bars"]
 
 

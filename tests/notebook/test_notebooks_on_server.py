@@ -45,7 +45,7 @@ def crossing(data, lookback=15):
     return (data.close > data.close.rolling(lookback).mean()).to_numpy().astype(int)
 
 server = qm.connect()
-run = qm.run_backtest(crossing, data={"sample": "gbm", "bars": 3000, "seed": 4}, display=False)
+run = qm.run_backtest({"sample": "gbm", "bars": 3000, "seed": 4}, crossing, display=False)
 result = run.result(120)
 print(server.url == os.environ["QM_JUPYTER_URL"], run.where, run.backtest_id)
 """
@@ -75,7 +75,7 @@ class Slow(Strategy):
     def next(self):
         time.sleep(0.001)
 
-run = qm.run_backtest(Slow, data={"sample": "gbm", "bars": 1_000_000, "seed": 1}, display=False)
+run = qm.run_backtest({"sample": "gbm", "bars": 1_000_000, "seed": 1}, Slow, display=False)
 print(run.backtest_id, os.getpid())
 """
 

@@ -12,7 +12,7 @@ import os
 import time
 
 import pytest
-from nb_helpers import SAMPLE
+from nb_helpers import MISTAKES, SAMPLE, library_frames
 
 import qm_jupyter as qm
 from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
@@ -86,7 +86,7 @@ def without_curve(metrics: dict) -> dict:
 
 async def test_a_builtin_strategy_runs_on_the_server(server, jp_fetch):
     run = await asyncio.to_thread(
-        qm.run_backtest, "sma_crossover", {"fast": 10, "slow": 30}, SAMPLE, display=False
+        qm.run_backtest, SAMPLE, "sma_crossover", {"fast": 10, "slow": 30}, display=False
     )
     assert run.where == "server"
     result = await run
@@ -99,15 +99,34 @@ async def test_a_builtin_strategy_runs_on_the_server(server, jp_fetch):
     assert run.widget.view.last_seq == stored["last_seq"]
 
 
-async def test_a_refused_request_says_why(server):
-    with pytest.raises(ValueError, match="fast"):
-        await asyncio.to_thread(
-            qm.run_backtest, "sma_crossover", {"fast": -1}, SAMPLE, display=False
-        )
+@pytest.mark.parametrize(("data", "strategy", "params", "settings", "error", "param"), MISTAKES)
+async def test_a_refused_request_raises_the_engines_error_with_the_servers_words(
+    server, jp_fetch, data, strategy, params, settings, error, param
+):
+    def start():
+        try:
+            qm.run_backtest(data, strategy, params, display=False, **settings)
+        except ValueError as raised:
+            return raised
+        return None
+
+    raised = await asyncio.to_thread(start)
+    assert type(raised) is error and getattr(raised, "param", None) == param
+    assert "HTTP" not in str(raised)
+    assert library_frames(raised.__traceback__) == ["run_backtest"]
+    assert raised.__suppress_context__
+    request = {"strategy": strategy, "params": params or {}, "data": data, **settings}
+    if isinstance(data, str):
+        request["data"] = {"path": data}
+    reply = await jp_fetch(
+        "api", "v1", "backtest", "run", method="POST", body=json.dumps(request), raise_error=False
+    )
+    assert reply.code == 400 and json.loads(reply.body)["message"] == str(raised)
+    assert (await get_json(jp_fetch, "api", "v1", "backtest"))["runs"] == []
 
 
 async def test_a_notebook_strategy_runs_in_the_kernel_and_is_published(server, jp_fetch):
-    run = qm.run_backtest(momentum, {"lookback": 30}, data=SAMPLE, display=False)
+    run = qm.run_backtest(SAMPLE, momentum, {"lookback": 30}, display=False)
     assert run.where == "kernel"
     assert server.url in run.widget.header.value
     result = await run
@@ -123,7 +142,7 @@ async def test_a_notebook_strategy_runs_in_the_kernel_and_is_published(server, j
 
 
 async def test_a_cancel_asked_on_the_server_stops_a_kernel_run(server, jp_fetch):
-    run = qm.run_backtest(Slow, data={"sample": "gbm", "bars": 200_000}, display=False)
+    run = qm.run_backtest({"sample": "gbm", "bars": 200_000}, Slow, display=False)
     for _ in range(100):
         await asyncio.sleep(0.1)
         reply = await jp_fetch(
