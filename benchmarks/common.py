@@ -1,11 +1,17 @@
-"""Pieces shared by the benchmarks: sample CSV, backtesting.py reference run, printing.
+"""Pieces shared by the benchmarks: sample CSV, backtesting.py reference run, page cache,
+printing.
 
-backtesting.py is a benchmark-only extra: `backtesting_csv_run` returns None when it is missing.
+backtesting.py is a test and benchmark extra: `backtesting_csv_run` returns None when it is
+missing. Its reference strategy is the cross-check test's (tests/backtesting_reference.py):
+tests/ is put on sys.path here, as the server benchmarks need it for tests/server_process.py.
 """
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -14,6 +20,8 @@ from typing import Any
 import pandas as pd
 
 from qm_jupyter.engine import load_prices
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 FAST, SLOW = 10, 20
 os.environ.setdefault("TQDM_DISABLE", "1")  # backtesting.py's progress bar would garble the output
@@ -30,7 +38,7 @@ def timed(fn, repeat: int = 1):
 
 
 def line(label: str, seconds: float, extra: str = "") -> None:
-    print(f"  {label:<46} {seconds:9.3f} s  {extra}")
+    print(f"  {label:<52} {seconds:9.3f} s  {extra}")
 
 
 def ratio(label: str, theirs: float, ours: float, target: float) -> None:
@@ -55,53 +63,25 @@ def hwm_kib(pid: int | str = "self") -> int:
         return int(next(x for x in status if x.startswith("VmHWM")).split()[1])
 
 
-def _sma_cross_long_only(fast: int = FAST, slow: int = SLOW):
-    """backtesting.py's equivalent of our sma_crossover: long-only, all-in, next-open fills."""
-    from backtesting import Strategy
-    from backtesting.test import SMA
-
-    class SmaCrossLongOnly(Strategy):
-        def init(self):
-            self.f = self.I(SMA, self.data.Close, fast)
-            self.s = self.I(SMA, self.data.Close, slow)
-
-        def next(self):
-            f, s = self.f, self.s
-            if f[-1] > s[-1] and f[-2] <= s[-2]:
-                if not self.position:
-                    self.buy()
-            elif f[-1] < s[-1] and f[-2] >= s[-2] and self.position:
-                self.position.close()
-
-    return SmaCrossLongOnly
-
-
 def backtesting_csv_run(csv: Path) -> dict[str, Any] | None:
-    """backtesting.py reading `csv` with pandas and running SmaCrossLongOnly.
+    """backtesting.py reading `csv` with pandas and running the reference strategy.
 
-    Returns {"total": s, "parse": s, "run": s, "trades": n, "stats": ...}, or None if
-    backtesting.py is not installed.
+    The strategy and the settings that make it comparable with ours are the cross-check test's
+    (tests/backtesting_reference.py). Returns {"total": s, "parse": s, "run": s, "trades": n,
+    "stats": ...}, or None if backtesting.py is not installed.
     """
     try:
         from backtesting import Backtest
+        from backtesting_reference import COMPARABLE, LongOnlySmaCross
     except ImportError:
         return None
-    strategy = _sma_cross_long_only()
     start = time.perf_counter()
     df = pd.read_csv(csv, index_col=0, parse_dates=[0])
     df = df.rename(columns=str.capitalize).tz_localize(None)
     parsed = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        bt = Backtest(
-            df,
-            strategy,
-            cash=10_000,
-            trade_on_close=False,
-            exclusive_orders=True,
-            finalize_trades=True,
-        )
-        stats = bt.run()
+        stats = Backtest(df, LongOnlySmaCross, **COMPARABLE).run(fast=FAST, slow=SLOW)
     end = time.perf_counter()
     return {
         "total": end - start,
@@ -110,3 +90,47 @@ def backtesting_csv_run(csv: Path) -> dict[str, Any] | None:
         "trades": int(stats["# Trades"]),
         "stats": stats,
     }
+
+
+def drop_from_page_cache(path: Path) -> float | None:
+    """Write `path` out and ask the kernel to drop it from the page cache (POSIX_FADV_DONTNEED),
+    so that its next reader reads it from storage; returns the fraction still cached after.
+
+    (The kernel drops only clean pages, hence the fsync; on a tmpfs the pages are the file, so
+    it stays: `cached_fraction` then says 1.0.)
+    """
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+    return cached_fraction(path)
+
+
+def cached_fraction(path: Path) -> float | None:
+    """The fraction of `path`'s pages in the page cache (mincore(2) on a mapping that is never
+    touched, as util-linux's fincore does); None where that cannot be asked."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return 0.0
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, *[ctypes.c_int] * 3, ctypes.c_long]
+        libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    except (OSError, AttributeError):
+        return None
+    pages = -(-size // mmap.PAGESIZE)
+    with open(path, "rb") as file:
+        address = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, file.fileno(), 0)
+    if address is None or address == ctypes.c_void_p(-1).value:
+        return None
+    try:
+        resident = (ctypes.c_ubyte * pages)()
+        if libc.mincore(address, size, resident) != 0:
+            return None
+        return sum(b & 1 for b in bytes(resident)) / pages
+    finally:
+        libc.munmap(address, size)

@@ -8,7 +8,8 @@ Compared, for sma_crossover(10, 20) in both our forms, commission 0 and 0.2%:
 
 Set-up that makes them comparable: `FractionalBacktest` (units in steps of 1e-8, so all-in is
 fractional as ours, up to 1e-8 units), `trade_on_close=False` (next-open fills),
-`exclusive_orders=True`, `finalize_trades=True` and the same long-only crossover rule.
+`exclusive_orders=True`, `finalize_trades=True` and the same long-only crossover rule
+(tests/backtesting_reference.py, shared with the benchmarks).
 Known difference: backtesting.py closes the position left open at the end at the last bar's
 *open*, we close it at the last *close* (our convention); so the last trade's exit price differs
 and our final balance is theirs times close[-1] / open[-1]. Their ReturnPct is P&L over the entry
@@ -20,27 +21,13 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from backtesting import Strategy as BtStrategy
 from backtesting.lib import FractionalBacktest
-from backtesting.test import GOOG, SMA
+from backtesting.test import GOOG
+
+# tests/ is on sys.path (tests/conftest.py is a rootdir conftest, prepend import mode).
+from backtesting_reference import COMPARABLE, LongOnlySmaCross
 
 from qm_jupyter.engine import run_backtest
-
-
-class LongOnlySmaCross(BtStrategy):
-    fast, slow = 10, 20
-
-    def init(self):
-        self.f = self.I(SMA, self.data.Close, self.fast)
-        self.s = self.I(SMA, self.data.Close, self.slow)
-
-    def next(self):
-        f, s = self.f, self.s
-        if f[-1] > s[-1] and f[-2] <= s[-2]:
-            if not self.position:
-                self.buy()
-        elif f[-1] < s[-1] and f[-2] >= s[-2] and self.position:
-            self.position.close()
 
 
 @pytest.fixture(scope="module", params=[0.0, 0.002])
@@ -51,12 +38,9 @@ def reference(request):
         bt = FractionalBacktest(
             GOOG,
             LongOnlySmaCross,
-            cash=10_000,
             commission=commission,
-            trade_on_close=False,
-            exclusive_orders=True,
-            finalize_trades=True,
             fractional_unit=1e-8,
+            **COMPARABLE,
         )
         stats = bt.run()
     return commission, stats
