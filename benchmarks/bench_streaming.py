@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -227,12 +228,6 @@ def _bare_main(port: int, frames_path: str) -> None:
 # -- orchestration ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_clients(
     url: str,
     count: int,
@@ -322,7 +317,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from server_process import JupyterServer
+    from server_process import JupyterServer, free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="qm-bench-"))
     (tmp / "root" / "strategies").mkdir(parents=True)
@@ -337,9 +332,10 @@ def main() -> None:
     )
     server.start()
     qm_url = server.url.replace("http", "ws", 1) + f"ws?token={server.token}"
-    bare_port = _free_port()
+    bare_port = free_port()
     frames_path = tmp / "frames.jsonl"
     bare = None
+    summary = []  # one short line a figure, printed again at the end
     try:
         # Warm up the workers (imports, numpy) and record one run's frames for the bare server.
         warm = server.post("api/v1/backtest/run", _run_body(args.bars, 1))["backtest_id"]
@@ -369,6 +365,12 @@ def main() -> None:
             f"events/s, ratio {ours_rate / bare_rate:.2f} (target >= 0.7); every client got every "
             f"event: {complete}"
         )
+        summary.append(
+            f"1. fan-out to {args.clients} subscribers, events/s qm_jupyter / bare tornado: "
+            f"{ours_rate / bare_rate:.2f}x (target >= 0.7x: "
+            f"{'ok' if ours_rate / bare_rate >= 0.7 else 'BELOW TARGET'}); "
+            f"all delivered: {complete}"
+        )
 
         # 2. Latency: 4 concurrent paced runs; the bare server sends as many frames, as fast.
         per_run = args.latency_rate / 4
@@ -395,6 +397,12 @@ def main() -> None:
             f"bare tornado p50 {b50:.1f} ms p99 {b99:.1f} ms; p99 ratio "
             f"{o99 / max(b99, 1.0):.2f} (target <= 5; timestamps have 1 ms resolution, so the "
             "ratio floors bare p99 at 1 ms)"
+        )
+        p99 = o99 / max(b99, 1.0)
+        summary.append(
+            f"2. latency p99 qm_jupyter / bare tornado: {p99:.2f}x (target <= 5x: "
+            f"{'ok' if p99 <= 5 else 'ABOVE TARGET'}); p99 {o99:.1f} vs {b99:.1f} ms, "
+            f"p50 {o50:.1f} vs {b50:.1f} ms"
         )
 
         # 3. Memory: idle connections + stalled subscribers during a run that logs many lines,
@@ -434,11 +442,23 @@ def main() -> None:
                 f"({run['last_seq']:,} each, last run); stalled clients cut off: "
                 f"{cut} of {10 * args.memory_repeat}"
             )
+            framing = "qm.batch" if batched else "plain"
+            summary.append(
+                f"3. {framing} readers: run watched / unwatched {ratio:.2f}x (medians of "
+                f"{args.memory_repeat} pairs); server RSS {rss_before / 2**20:.0f} MiB -> peak "
+                f"{_vm_hwm(server.process.pid) / 2**20:.0f} MiB; readers got every event: "
+                f"{complete}; stalled clients cut off: {cut} of "
+                f"{10 * args.memory_repeat}"
+            )
+        print("\nsummary (every ratio against a baseline of this run):")
+        for text in summary:
+            print(f"  {text}")
     finally:
         if bare is not None:
             bare.kill()
             bare.wait()
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _cuts(server) -> int:
