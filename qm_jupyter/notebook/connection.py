@@ -26,6 +26,8 @@ from ..events import dumps
 
 PROBE_PATH = "api/v1/strategies"
 PROBE_TIMEOUT = 3.0
+#: Seconds by which a process's start time (from boot time and clock ticks) may be late.
+CLOCK_SLACK = 1.0
 
 
 class ServerError(RuntimeError):
@@ -157,18 +159,34 @@ def _candidates():
 
 def _running_servers() -> list[dict[str, Any]]:
     """The runtime files of live Jupyter servers (what ``list_running_servers`` reads,
-    without importing ``jupyter_server.serverapp``, which takes seconds)."""
+    without importing ``jupyter_server.serverapp``, which takes seconds). A killed server
+    leaves its file behind: files whose process is gone are skipped, never probed."""
     from jupyter_core.paths import jupyter_runtime_dir
 
     servers = []
     for path in Path(jupyter_runtime_dir()).glob("jpserver-*.json"):
         try:
             info = json.loads(path.read_text())
-            os.kill(int(info["pid"]), 0)
+            alive = _wrote_it(int(info["pid"]), path.stat().st_mtime)
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # unreadable, or its server is gone
-        servers.append(info)
+            continue  # unreadable
+        if alive:
+            servers.append(info)
     return servers
+
+
+def _wrote_it(pid: int, written_at: float) -> bool:
+    """Whether process ``pid`` runs and is the one that wrote a file at ``written_at``: not
+    gone, not a zombie (``kill(pid, 0)`` succeeds on one), not a later process with the same
+    number (after a reboot, or in a new container on the same home directory)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        started = process.create_time()
+        return process.status() != psutil.STATUS_ZOMBIE and started <= written_at + CLOCK_SLACK
+    except psutil.Error:
+        return False
 
 
 def _runtime_root_dir(url: str) -> str | None:
