@@ -148,13 +148,7 @@ class Server:
         return client
 
     async def wait_unwatched(self, backtest_id: str) -> dict:
-        while (run := self.record(backtest_id))["status"] not in (
-            "completed",
-            "failed",
-            "cancelled",
-        ):
-            await asyncio.sleep(0.05)
-        return run
+        return await self.js.wait_until_done(backtest_id, timeout=900)
 
     async def warm_up(self) -> None:
         """A tiny sample run on every worker, so they have imported the engine."""

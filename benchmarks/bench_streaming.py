@@ -280,11 +280,7 @@ def _vm_hwm(pid: int) -> int:
 
 
 def _wait_done(server, backtest_id: str) -> dict:
-    while True:
-        run = server.get(f"api/v1/backtest/{backtest_id}")
-        if run["status"] in ("completed", "failed", "cancelled"):
-            return run
-        time.sleep(0.05)
+    return asyncio.run(server.wait_until_done(backtest_id, timeout=900))
 
 
 def _all_frames(server, backtest_id: str) -> list[str]:
