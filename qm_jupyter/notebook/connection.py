@@ -10,13 +10,13 @@ mode) and says so once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -41,13 +41,13 @@ class ServerError(RuntimeError):
         self.field = field
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class ServerConnection:
     """A Jupyter server with the qm_jupyter extension, as a kernel reaches it."""
 
     url: str
-    token: str = ""
-    root_dir: str | None = None
+    token: str = dataclasses.field(default="", repr=False)  # not in a notebook's stored outputs
+    root_dir: str | None = dataclasses.field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.url.endswith("/"):

@@ -74,6 +74,7 @@ def test_the_live_server_that_started_the_kernel_is_found(runtime_dir, probed, m
     write_runtime_file(runtime_dir, os.getpid(), url, time.time())
     found = discover_as_child_of(os.getpid(), monkeypatch)
     assert found is not None and (found.url, found.root_dir) == (url, "/srv")
+    assert repr(found) == f"ServerConnection(url={url!r})"  # no token in stored outputs
     assert paths == ["/" + connection.PROBE_PATH]
 
 
