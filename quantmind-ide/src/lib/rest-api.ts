@@ -12,11 +12,15 @@ export interface RestAuth {
 	xsrfToken?: () => string | undefined;
 }
 
-/** A 4xx/5xx answer; `message` is the server's own explanation when it gave one. */
+/**
+ * A 4xx/5xx answer; `message` is the server's own explanation when it gave one, `field` the
+ * request field it blames (`params.fast`, `data`, ...).
+ */
 export class ApiError extends Error {
 	constructor(
 		readonly status: number,
-		message: string
+		message: string,
+		readonly field: string | null = null
 	) {
 		super(message);
 		this.name = 'ApiError';
@@ -81,11 +85,12 @@ export class RestApi {
 		const text = await response.text();
 		const parsed: unknown = text ? safeJson(text) : undefined;
 		if (!response.ok) {
-			const message =
-				typeof (parsed as { message?: unknown })?.message === 'string'
-					? (parsed as { message: string }).message
-					: `${method} ${path} failed: HTTP ${response.status}`;
-			throw new ApiError(response.status, message);
+			const { message, field } = (parsed ?? {}) as { message?: unknown; field?: unknown };
+			throw new ApiError(
+				response.status,
+				typeof message === 'string' ? message : `${method} ${path} failed: HTTP ${response.status}`,
+				typeof field === 'string' ? field : null
+			);
 		}
 		return parsed as T;
 	}

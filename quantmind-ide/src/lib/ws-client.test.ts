@@ -321,10 +321,10 @@ describe('REST', () => {
 		expect(request.headers.authorization).toBeUndefined();
 	});
 
-	it("raises the server's message on an error reply", async () => {
+	it("raises the server's message and the field it blames on an error reply", async () => {
 		const client = newClient();
 		const failure = client.runBacktest({ strategy: 'nope', params: {}, data: { path: 'x.csv' } });
-		await expect(failure).rejects.toThrow(new ApiError(400, 'unknown strategy: nope'));
+		await expect(failure).rejects.toThrow(new ApiError(400, 'unknown strategy: nope', 'strategy'));
 		await expect(failure).rejects.toMatchObject({ status: 400 });
 	});
 });

@@ -242,7 +242,7 @@ export class ProtocolServer {
 	private startRun(body: string, reply: (status: number, value: unknown) => void): void {
 		const request = JSON.parse(body);
 		if (!STRATEGIES.some((strategy) => strategy.name === request.strategy)) {
-			reply(400, { message: `unknown strategy: ${request.strategy}` });
+			reply(400, { message: `unknown strategy: ${request.strategy}`, field: 'strategy' });
 			return;
 		}
 		const id = `run-${this.events.size + 1}`;
