@@ -1,6 +1,7 @@
 import { expect, test, type Page } from '@playwright/test';
 
 const SCREENSHOT = 'test-results/ide-completed.png';
+const SCREENSHOT_DARK = 'test-results/ide-completed-dark.png';
 
 interface Server {
 	baseUrl: string;
@@ -34,6 +35,9 @@ async function setNumber(page: Page, name: string, value: number) {
 }
 
 const progressbar = (page: Page) => page.getByRole('progressbar');
+const runButton = (page: Page) => page.getByRole('button', { name: 'Run', exact: true });
+const paramValue = (page: Page, name: string) => page.getByRole('spinbutton', { name, exact: true }).inputValue();
+const pastRun = (page: Page, id: string) => page.locator(`[data-backtest-id="${id}"]`);
 const metric = (page: Page, label: string) =>
 	page.getByLabel('Results').locator('dt', { hasText: new RegExp(`^${label}$`) }).locator('+ dd');
 const selectedRunId = (page: Page) =>
@@ -76,22 +80,123 @@ test('runs sma_crossover on sample data to 100% with the metrics, then replays i
 	await openIde(page, server);
 	expect(page.url()).not.toContain('token=');
 
-	await page.getByRole('button', { name: 'Run' }).click();
+	const defaults = `fast=${await paramValue(page, 'fast')}, slow=${await paramValue(page, 'slow')}`;
+	await runButton(page).click();
 	await expect(progressbar(page)).toHaveAttribute('aria-valuenow', '100');
 	await expect(page.getByTestId('run-status')).toHaveText('completed');
 	await expectMetrics(page);
 	await expect(page.getByRole('img', { name: 'Equity curve' })).toBeVisible();
 	await expect(page.getByRole('log')).toContainText('Backtest complete'); // auto-scrolled to the end
+	await expect(page.getByTestId('run-params')).toHaveText(defaults);
 	const logCount = await page.getByTestId('log-count').textContent();
-	await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
 	// A fresh page (token now kept for the tab) replays the run from its stored events.
-	const backtestId = await selectedRunId(page);
+	const backtestId = (await selectedRunId(page))!;
 	await page.reload();
-	await page.locator(`[data-backtest-id="${backtestId}"]`).click();
+	await pastRun(page, backtestId).click();
 	await expect(progressbar(page)).toHaveAttribute('aria-valuenow', '100');
 	await expectMetrics(page);
 	await expect(page.getByTestId('log-count')).toHaveText(logCount!);
+});
+
+test('a past run shows its params and data, in the list too, and fills the form to run it again', async ({ page }) => {
+	await page.setViewportSize({ width: 1440, height: 900 });
+	await openIde(page, plain());
+	await setNumber(page, 'fast', 5);
+	await setNumber(page, 'slow', 50);
+	await setNumber(page, 'Bars', 3000);
+	await setNumber(page, 'Commission', 0.001);
+	await runButton(page).click();
+	await expect(page.getByTestId('run-status')).toHaveText('completed');
+	const first = (await selectedRunId(page))!;
+
+	await setNumber(page, 'fast', 8);
+	await setNumber(page, 'slow', 40);
+	await setNumber(page, 'Bars', 2000);
+	await runButton(page).click();
+	await expect.poll(() => selectedRunId(page)).not.toBe(first);
+	await expect(page.getByTestId('run-status')).toHaveText('completed');
+	const second = (await selectedRunId(page))!;
+
+	// Same strategy, told apart by params and data.
+	await expect(pastRun(page, first)).toContainText('fast=5, slow=50');
+	await expect(pastRun(page, first)).toContainText('3,000 bars');
+	await expect(pastRun(page, second)).toContainText('fast=8, slow=40');
+	await expect(pastRun(page, second)).toContainText('2,000 bars');
+
+	await pastRun(page, first).click();
+	await expect(page.getByTestId('run-params')).toHaveText('fast=5, slow=50');
+	await expect(page.getByTestId('run-data')).toContainText('3,000 bars');
+	await expect(page.getByRole('region', { name: 'Run details' })).toContainText('0.001');
+	await expect(page.getByRole('spinbutton', { name: 'fast', exact: true })).toHaveValue('5');
+	await expect(page.getByRole('spinbutton', { name: 'slow', exact: true })).toHaveValue('50');
+	await expect(page.getByRole('spinbutton', { name: 'Bars' })).toHaveValue('3000');
+	await expect(page.getByRole('spinbutton', { name: 'Commission' })).toHaveValue('0.001');
+
+	// Run again: the same request as the first run.
+	await runButton(page).click();
+	await expect.poll(() => selectedRunId(page)).not.toBe(first);
+	await expect(page.getByTestId('run-status')).toHaveText('completed');
+	const again = (await selectedRunId(page))!;
+	expect(again).not.toBe(second);
+	await expect(page.getByTestId('run-params')).toHaveText('fast=5, slow=50');
+	await expect(pastRun(page, again)).toContainText('3,000 bars');
+
+	// The README's screenshots: a finished run among past ones, in the system's light and dark.
+	await page.screenshot({ path: SCREENSHOT, fullPage: true });
+	await page.emulateMedia({ colorScheme: 'dark' });
+	// Pico eases colour changes: let them finish.
+	await page.evaluate(() => Promise.all(document.getAnimations().map((animation) => animation.finished)));
+	await page.screenshot({ path: SCREENSHOT_DARK, fullPage: true });
+});
+
+test('limits come from the server: bars = 1 runs, catalogue bounds and 400s mark the field until it is fixed', async ({
+	page
+}) => {
+	await openIde(page, plain());
+	const alert = page.getByRole('alert');
+
+	// Below the catalogue's min for fast (2): said at the field, nothing sent.
+	await setNumber(page, 'fast', 1);
+	await runButton(page).click();
+	await expect(alert).toHaveText('fast must be ≥ 2.');
+	await expect(page.getByRole('spinbutton', { name: 'fast', exact: true })).toHaveAttribute('aria-invalid', 'true');
+
+	// Within bounds but refused by the server (fast must be below slow): its 400 names params.fast.
+	await setNumber(page, 'fast', 50);
+	await expect(alert).toHaveCount(0);
+	await runButton(page).click();
+	await expect(alert).toContainText('must be less than slow');
+	await expect(page.getByRole('spinbutton', { name: 'fast', exact: true })).toHaveAttribute('aria-invalid', 'true');
+	await setNumber(page, 'fast', 10);
+	await expect(alert).toHaveCount(0);
+
+	// A file that is not there: the server's 400 names `data`.
+	await page.getByRole('radio', { name: /File under/ }).check();
+	await page.getByRole('textbox', { name: 'Path' }).fill('missing.csv');
+	await runButton(page).click();
+	await expect(page.getByRole('group', { name: 'Data' }).getByRole('alert')).toContainText("'missing.csv' does not exist");
+	await page.getByRole('radio', { name: 'Sample prices' }).check();
+	await expect(alert).toHaveCount(0);
+
+	// One bar is a valid sample for the server, so the browser must not refuse it.
+	await setNumber(page, 'Bars', 1);
+	await runButton(page).click();
+	await expect(page.getByTestId('run-status')).toHaveText('completed');
+	await expect(page.getByTestId('run-data')).toContainText('1 bars');
+});
+
+test('follows the system theme, and the toggle overrides it for the next visits', async ({ page }) => {
+	await page.emulateMedia({ colorScheme: 'dark' });
+	await openIde(page, plain());
+	const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+	const dark = await background();
+	await page.getByRole('button', { name: 'Switch to light theme' }).click();
+	await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+	expect(await background()).not.toBe(dark);
+	await page.reload();
+	await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+	await expect(page.getByRole('button', { name: 'Switch to dark theme' })).toBeVisible();
 });
 
 test('runs with the login cookie and XSRF when there is no token', async ({ page }) => {
@@ -101,7 +206,7 @@ test('runs with the login cookie and XSRF when there is no token', async ({ page
 	await page.goto(`${server.baseUrl}quantmind/`);
 	await expect(page.getByRole('status').filter({ hasText: 'Connected' })).toBeVisible();
 	await setNumber(page, 'Bars', 2000);
-	await page.getByRole('button', { name: 'Run' }).click();
+	await runButton(page).click();
 	await expect(page.getByTestId('run-status')).toHaveText('completed');
 });
 
@@ -113,7 +218,7 @@ test('cancels a long run', async ({ page }) => {
 	await setNumber(page, 'fast', 50);
 	await setNumber(page, 'slow', 200);
 	await setNumber(page, 'Bars', 12_000_000);
-	await page.getByRole('button', { name: 'Run' }).click();
+	await runButton(page).click();
 	await expect(progressbar(page)).not.toHaveAttribute('aria-valuenow', '0');
 	await page.getByRole('button', { name: 'Cancel' }).click();
 	// The server stops the run within a second or two; the page may still be catching up on its events.
@@ -131,7 +236,7 @@ test('a WebSocket cut by the server mid-run resumes with every log line once', a
 	await setNumber(page, 'fast', 50);
 	await setNumber(page, 'slow', 200);
 	await setNumber(page, 'Bars', 2_000_000);
-	await page.getByRole('button', { name: 'Run' }).click();
+	await runButton(page).click();
 	await expect(page.getByTestId('run-status')).toHaveText('completed', { timeout: 60_000 });
 
 	const reconnects = Number(await page.getByRole('status').getAttribute('data-reconnects'));

@@ -1,4 +1,6 @@
-/** Display formats for numbers that may be missing (undefined metrics are null, never NaN). */
+/** Display formats: numbers that may be missing (undefined metrics are null, never NaN), run requests. */
+
+import type { ParamValue, StoredRequest } from './protocol';
 
 const MISSING = '—';
 
@@ -38,3 +40,22 @@ export function formatDuration(seconds: number | null | undefined): string {
 	if (m > 0) return `${m}m ${pad(s)}s`;
 	return `${s}s`;
 }
+
+/** A run's params as `fast=10, slow=30`, in the order the run gave them. */
+export function formatParams(params: Record<string, ParamValue> | undefined): string {
+	const entries = Object.entries(params ?? {});
+	return entries.length ? entries.map(([name, value]) => `${name}=${value}`).join(', ') : 'no params';
+}
+
+/** A run's data source in a few words: a file, a sample's size, or a notebook's DataFrame. */
+export function formatData(data: StoredRequest['data']): string {
+	if (!data) return MISSING;
+	if ('path' in data) return data.path;
+	if ('dataframe' in data) return `DataFrame, ${whole.format(data.dataframe.rows)} rows`;
+	const details = [`${whole.format(data.bars)} bars`, data.freq, data.seed != null && `seed ${data.seed}`];
+	return `${data.sample.toUpperCase()} sample, ${details.filter(Boolean).join(', ')}`;
+}
+
+/** The colour class of a figure whose sign matters (see `.gain` / `.loss` in styles/app.css). */
+export const toneOf = (value: number | null | undefined): '' | 'gain' | 'loss' =>
+	!present(value) || value === 0 ? '' : value > 0 ? 'gain' : 'loss';

@@ -25,7 +25,8 @@ export interface BacktestRequest {
 	data: DataSource;
 	initial_balance?: number;
 	commission?: number;
-	periods_per_year?: number;
+	/** null: inferred from the bars' spacing. */
+	periods_per_year?: number | null;
 	/** Posting the same id again returns the same run instead of starting another. */
 	client_request_id?: string;
 }
@@ -174,12 +175,20 @@ export interface RunAccepted {
 	status: RunStatus;
 }
 
+/**
+ * What a stored run was asked to do: a server run's validated request (defaults filled in), or
+ * what a notebook kernel said of its run, which may be nothing or a DataFrame by its size.
+ */
+export type StoredRequest = Partial<Omit<BacktestRequest, 'data'>> & {
+	data?: DataSource | { dataframe: { rows: number } };
+};
+
 export interface RunRecord {
 	backtest_id: string;
 	status: RunStatus;
 	/** Who started the run: the REST API ("server") or a notebook kernel. */
 	origin: string;
-	request: BacktestRequest;
+	request: StoredRequest;
 	client_request_id: string | null;
 	created_at: string;
 	started_at: string | null;

@@ -6,7 +6,8 @@ import type {
 	BacktestEvent,
 	BacktestProgressData,
 	BacktestStartData,
-	RunStatus
+	RunStatus,
+	StoredRequest
 } from './protocol';
 
 /** A point of the equity chart: `x` is bars processed while the run is live, then
@@ -37,7 +38,9 @@ export class RunView {
 
 	constructor(
 		readonly backtestId: string,
-		status: RunStatus
+		status: RunStatus,
+		/** What the run was asked to do, shown from the start (events come later for a replay). */
+		readonly request: StoredRequest
 	) {
 		this.status = status;
 	}

@@ -1,9 +1,10 @@
 import { fireEvent, render, screen, within } from '@testing-library/svelte';
 import { tick } from 'svelte';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { COMPLETE_DATA, EventScript } from '../../test-support/fixtures';
+import { COMPLETE_DATA, EventScript, STRATEGIES } from '../../test-support/fixtures';
 import { ScriptedClient } from '../../test-support/scripted-client';
 import type { BacktestEvent, RunRecord } from '../protocol';
+import { ApiError } from '../rest-api';
 import BacktestRunner from './BacktestRunner.svelte';
 
 let client: ScriptedClient;
@@ -36,6 +37,9 @@ async function emit(...events: BacktestEvent[]) {
 	await nextFrame();
 }
 
+const field = (name: string) => screen.getByRole('spinbutton', { name });
+const type = (input: HTMLElement, value: string) => fireEvent.input(input, { target: { value } });
+
 const progressValue = () => screen.getByRole('progressbar').getAttribute('aria-valuenow');
 const metricValue = (label: string) => screen.getByText(label, { selector: 'dt' }).nextElementSibling?.textContent;
 
@@ -54,7 +58,8 @@ describe('BacktestRunner', () => {
 				strategy: 'sma_crossover',
 				params: { fast: 10, slow: 30 },
 				data: { sample: 'gbm', bars: 100_000, seed: 42, freq: '1min' },
-				initial_balance: 10_000
+				initial_balance: 10_000,
+				commission: 0
 			}
 		]);
 		await tick();
@@ -127,11 +132,13 @@ describe('BacktestRunner', () => {
 		expect(screen.getByTestId('run-status')).toHaveTextContent('cancelled');
 	});
 
-	it('shows a REST failure with the server message', async () => {
-		client.accepted = new Error('unknown strategy: nope');
+	it('shows a REST failure with the server message until the form is edited', async () => {
+		client.accepted = new Error('too many queued runs');
 		await renderRunner();
 		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
-		expect(await screen.findByRole('alert')).toHaveTextContent('unknown strategy: nope');
+		expect(await screen.findByRole('alert')).toHaveTextContent('too many queued runs');
+		await fireEvent.input(screen.getByRole('spinbutton', { name: 'Seed' }), { target: { value: '7' } });
+		expect(screen.queryByRole('alert')).not.toBeInTheDocument();
 	});
 
 	it('ignores events of other runs', async () => {
@@ -139,19 +146,6 @@ describe('BacktestRunner', () => {
 		const other = new EventScript('someone-else');
 		await emit(run.start(), other.start(), other.progress(90));
 		expect(progressValue()).toBe('0');
-	});
-
-	it('shows the connection state and counts reconnects', async () => {
-		await renderRunner();
-		const indicator = screen.getByRole('status');
-		expect(indicator).toHaveTextContent('Connected');
-		client.setState('reconnecting');
-		await tick();
-		expect(indicator).toHaveTextContent('Reconnecting…');
-		client.setState('connecting');
-		client.setState('open');
-		await tick();
-		expect(indicator).toHaveTextContent('Connected (1 reconnect)');
 	});
 });
 
@@ -217,10 +211,137 @@ describe('past runs', () => {
 		expect(screen.getByRole('log')).toHaveTextContent('hello');
 	});
 
+	it('opening one shows its strategy, params, data and settings and fills the form to run it again', async () => {
+		const request = {
+			strategy: 'sma_crossover',
+			params: { fast: 5, slow: 50 },
+			data: { path: 'data/prices.csv' },
+			initial_balance: 25_000,
+			commission: 0.001,
+			periods_per_year: 252
+		};
+		client.runs = [{ ...stored, request }];
+		await renderRunner();
+		await fireEvent.click(await screen.findByRole('button', { name: /sma_crossover completed/ }));
+
+		const summary = screen.getByRole('region', { name: 'Run details' });
+		expect(within(summary).getByTestId('run-params')).toHaveTextContent('fast=5, slow=50');
+		expect(within(summary).getByTestId('run-data')).toHaveTextContent('data/prices.csv');
+		expect(summary).toHaveTextContent('25,000.00');
+		expect(summary).toHaveTextContent('0.001');
+		expect(summary).toHaveTextContent('252');
+
+		expect(field('fast')).toHaveValue(5);
+		expect(field('slow')).toHaveValue(50);
+		expect(screen.getByRole('radio', { name: /File under/ })).toBeChecked();
+		expect(screen.getByRole('textbox', { name: 'Path' })).toHaveValue('data/prices.csv');
+		expect(field('Initial balance')).toHaveValue(25_000);
+		expect(field('Commission')).toHaveValue(0.001);
+		expect(field('Periods per year')).toHaveValue(252);
+
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests).toEqual([request]);
+	});
+
+	it('opening a sample run brings back its bars, seed and interval; a stored default stays blank', async () => {
+		const request = { strategy: 'sma_crossover', params: { fast: 7, slow: 30 }, data: { sample: 'gbm' as const, bars: 500, seed: 3, freq: '1h' } };
+		client.runs = [{ ...stored, request }];
+		await renderRunner();
+		await fireEvent.click(await screen.findByRole('button', { name: /sma_crossover completed/ }));
+		expect(field('Bars')).toHaveValue(500);
+		expect(field('Seed')).toHaveValue(3);
+		expect(screen.getByRole('textbox', { name: 'Bar interval' })).toHaveValue('1h');
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests).toEqual([request]);
+	});
+
+	it('tells apart runs of one strategy with the same return by their params and data', async () => {
+		client.runs = [
+			{ ...stored, backtest_id: 'a', request: { strategy: 'sma_crossover', params: { fast: 5, slow: 50 }, data: { sample: 'gbm', bars: 1000, seed: 1, freq: '1min' } } },
+			{ ...stored, backtest_id: 'b', request: { strategy: 'sma_crossover', params: { fast: 10, slow: 30 }, data: { path: 'data/prices.csv' } } }
+		];
+		await renderRunner();
+		const list = await screen.findByRole('region', { name: 'Past runs' });
+		const [a, b] = within(list).getAllByRole('button', { name: /sma_crossover completed/ });
+		expect(a).toHaveTextContent('fast=5, slow=50');
+		expect(a).toHaveTextContent('GBM sample, 1,000 bars, 1min, seed 1');
+		expect(b).toHaveTextContent('fast=10, slow=30');
+		expect(b).toHaveTextContent('data/prices.csv');
+	});
+
+	it("opening a notebook's run on a DataFrame shows it and keeps the form's data", async () => {
+		client.runs = [{ ...stored, origin: 'kernel', request: { strategy: 'my_own', params: { k: 2 }, data: { dataframe: { rows: 1234 } } } }];
+		await renderRunner();
+		await fireEvent.click(await screen.findByRole('button', { name: /my_own completed/ }));
+		expect(screen.getByTestId('run-data')).toHaveTextContent('DataFrame, 1,234 rows');
+		expect(screen.getByRole('combobox', { name: 'Strategy' })).toHaveValue('sma_crossover');
+		expect(screen.getByRole('radio', { name: 'Sample prices' })).toBeChecked();
+	});
+
 	it('stops following the previous run when another is chosen', async () => {
 		client.runs = [stored];
 		await startRun();
 		await fireEvent.click(await screen.findByRole('button', { name: /sma_crossover completed/ }));
 		expect(client.unsubscriptions).toEqual([{ backtestId: 'run-1', since: 0 }]);
+	});
+});
+
+describe('field limits and errors', () => {
+	it('takes param bounds from the strategy catalogue and says which field is out of them', async () => {
+		await renderRunner();
+		await type(field('fast'), '1');
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests).toEqual([]);
+		expect(screen.getByRole('alert')).toHaveTextContent('fast must be ≥ 2.');
+		expect(field('fast')).toHaveAttribute('aria-invalid', 'true');
+
+		await type(field('fast'), '3');
+		expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+		expect(field('fast')).not.toHaveAttribute('aria-invalid');
+	});
+
+	it('follows the catalogue: a lower min from the server lets the same value through', async () => {
+		client.strategyList = STRATEGIES.map((s) =>
+			s.name === 'sma_crossover' ? { ...s, params: { ...s.params, fast: { ...s.params.fast, min: 1 } } } : s
+		);
+		await renderRunner();
+		await type(field('fast'), '1');
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests[0].params.fast).toBe(1);
+	});
+
+	it('sends bars = 1, which the server accepts: data limits are the server’s to say', async () => {
+		await renderRunner();
+		await type(field('Bars'), '1');
+		expect(field('Bars')).toBeValid();
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests[0].data).toMatchObject({ bars: 1 });
+	});
+
+	it('marks the field a 400 names, and an edit of that field takes the error away', async () => {
+		client.accepted = new ApiError(400, 'fast (50) must be less than slow (30)', 'params.fast');
+		await renderRunner();
+		await type(field('fast'), '50');
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(await screen.findByRole('alert')).toHaveTextContent('fast (50) must be less than slow (30)');
+		expect(field('fast')).toHaveAttribute('aria-invalid', 'true');
+		expect(field('fast')).toHaveAccessibleDescription('fast (50) must be less than slow (30)');
+
+		await type(field('fast'), '20');
+		expect(screen.queryByRole('alert')).not.toBeInTheDocument();
+		client.accepted = { backtest_id: 'run-1', status: 'running' };
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		expect(client.requests.at(-1)?.params).toEqual({ fast: 20, slow: 30 });
+	});
+
+	it("shows the server's `data` error at the data group until the data is edited", async () => {
+		client.accepted = new ApiError(400, 'data.bars must be between 1 and 1000, got 5000', 'data');
+		await renderRunner();
+		await type(field('Bars'), '5000');
+		await fireEvent.click(screen.getByRole('button', { name: 'Run' }));
+		const group = screen.getByRole('group', { name: 'Data' });
+		expect(await within(group).findByRole('alert')).toHaveTextContent('data.bars must be between 1 and 1000');
+		await type(field('Bars'), '1000');
+		expect(screen.queryByRole('alert')).not.toBeInTheDocument();
 	});
 });
