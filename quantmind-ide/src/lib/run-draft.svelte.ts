@@ -1,7 +1,7 @@
 import type { BacktestRequest, DataSource, ParamValue, StoredRequest, StrategySpec } from './protocol';
 
 /** Sample data that needs nothing external, so Run works on a fresh install. */
-export const DEFAULT_SAMPLE = { sample: 'gbm', bars: 100_000, seed: 42, freq: '1min' } as const;
+const DEFAULT_SAMPLE = { sample: 'gbm', bars: 100_000, seed: 42, freq: '1min' } as const;
 const DEFAULT_STRATEGY = 'sma_crossover';
 
 /**
