@@ -3,13 +3,23 @@
 Events arrive from any thread (:meth:`BacktestWidget.push` only folds them into a
 :class:`RunView`); one renderer thread turns the state into widget values a few times
 a second, inside ``hold_sync()``. :meth:`BacktestWidget.finish` does the last render
-where the run ends, before the run's handle resolves, so the kernel's widget state -
-and what a notebook saves - is the final one even if no browser was watching.
+where the run ends, before the run's handle resolves, so the kernel's widget state is
+the final one even if no browser was watching.
+
+What a notebook *saves* is another matter: a headless executor (nbclient, nbconvert,
+papermill) keeps only the messages whose parent is the cell it is executing, and a
+message sent from a thread carries the parent of the latest cell, even once that cell
+went idle. Updates sent from a thread between two cells are lost to the saved notebook.
+So a widget rendered off the main thread is marked, and after each cell an IPython
+``post_run_cell`` hook sends the state of the marked widgets again from the main thread,
+inside that cell: the saved widget state and text output are at least as new as the
+last cell.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from html import escape
 from typing import Any
 
@@ -53,6 +63,7 @@ class BacktestWidget(widgets.VBox):
         self._done = threading.Event()
         self._display_handle: Any = None
         self.header = widgets.HTML()
+        self.header.add_class("qm-header")
         self.progress_bar = widgets.FloatProgress(
             min=0.0, max=100.0, layout=widgets.Layout(width="100%")
         )
@@ -83,6 +94,7 @@ class BacktestWidget(widgets.VBox):
         self.add_class("qm-backtest")
         self.level_filter.observe(self._on_level, names="value")
         self._render()
+        _resync.watch_cells()
         self._renderer = threading.Thread(
             target=self._render_loop, args=(refresh_interval,), name="qm-widget", daemon=True
         )
@@ -104,6 +116,14 @@ class BacktestWidget(widgets.VBox):
             self._done.set()
             self._version += 1
             self._render()
+            if self._display_handle is not None:
+                self._display_handle.update(self)
+
+    def resend(self) -> None:
+        """Send the shown state again from this thread (see the module's docstring)."""
+        with self._lock:
+            for child in self.children:
+                child.send_state()
             if self._display_handle is not None:
                 self._display_handle.update(self)
 
@@ -155,6 +175,8 @@ class BacktestWidget(widgets.VBox):
             self.log_panel.value = self._log_html()
             self.outcome.value = self._outcome_html()
         self._rendered_version = self._version
+        if threading.current_thread() is not threading.main_thread():
+            _resync.mark(self)
 
     def _header_html(self, color: str) -> str:
         view = self._view
@@ -225,3 +247,37 @@ class BacktestWidget(widgets.VBox):
             first_label=f"bar {curve[0][0]:,}",
             last_label=f"bar {curve[-1][0]:,}",
         )
+
+
+class _MainThreadResync:
+    """The widgets rendered off the main thread since the last cell ended, re-sent by an
+    IPython ``post_run_cell`` hook (registered once, in a kernel only)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._marked: weakref.WeakSet[BacktestWidget] = weakref.WeakSet()
+        self._registered = False
+
+    def watch_cells(self) -> None:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        with self._lock:
+            if shell is None or self._registered:
+                return
+            shell.events.register("post_run_cell", self.resend_marked)
+            self._registered = True
+
+    def mark(self, widget: BacktestWidget) -> None:
+        with self._lock:
+            self._marked.add(widget)
+
+    def resend_marked(self, *_result: Any) -> None:
+        with self._lock:
+            marked = list(self._marked)
+            self._marked.clear()
+        for widget in marked:
+            widget.resend()
+
+
+_resync = _MainThreadResync()
