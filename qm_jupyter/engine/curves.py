@@ -1,7 +1,9 @@
 """Long curves made short for charts, keeping what the eye looks for.
 
 An equity curve of millions of bars is reduced to a few hundred columns, each keeping
-its lowest and highest point, so spikes and the deepest drawdown stay visible.
+its lowest and highest point, so spikes stay visible; a curve sent to clients also keeps
+the peak and the trough of its deepest drawdown, so the drawdown a chart computes from it
+is the run's ``max_drawdown``, not a shallower one.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
     return np.asarray(sorted(picked))
 
 
+def deepest_drawdown(values: np.ndarray) -> tuple[int, int]:
+    """Indices of the peak and the trough of the deepest drawdown (the same if none)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trough = int(np.argmin(values / np.maximum.accumulate(values)))
+    return int(np.argmax(values[: trough + 1])), trough
+
+
 def curve_points(curve: pd.Series, columns: int = 499) -> list[list]:
-    """``[[iso_time, value], ...]``: at most ``2 * columns + 2`` points of ``curve``."""
+    """``[[iso_time, value], ...]``: at most ``2 * columns + 4`` points of ``curve``,
+    its deepest drawdown among them."""
     values = curve.to_numpy(dtype=float)
     indices = envelope_indices(values, columns)
+    if len(values):
+        indices = np.union1d(indices, deepest_drawdown(values))
     times = curve.index[indices]
     return [[t.isoformat(), float(v)] for t, v in zip(times, values[indices], strict=True)]

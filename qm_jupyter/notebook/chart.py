@@ -1,16 +1,19 @@
 """The equity curve with its drawdown underneath, as a small SVG (no plotting dependency).
 
-Long curves are reduced to at most a few hundred columns, keeping each column's
-lowest and highest value, so spikes and the deepest drawdown stay visible.
+Long curves are reduced to at most a few hundred columns by the engine's downsampler
+(each column's lowest and highest value), so spikes and the deepest drawdown stay
+visible. The drawdown is computed on the curve given, before any reduction: its deepest
+value is the run's ``max_drawdown`` when given the run's curve (or its ``equity_curve``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
-from itertools import pairwise
 
 import numpy as np
+
+from ..engine.curves import envelope_indices
 
 WIDTH = 640
 LEFT = 72
@@ -49,7 +52,7 @@ def equity_chart_svg(
             f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11" '
             'role="img" aria-label="equity curve and drawdown">',
             _frame(EQUITY_TOP, EQUITY_HEIGHT, f"{high:,.2f}", f"{low:,.2f}", "equity"),
-            _frame(DRAWDOWN_TOP, DRAWDOWN_HEIGHT, "0%", f"{deepest:.1%}", "drawdown"),
+            _frame(DRAWDOWN_TOP, DRAWDOWN_HEIGHT, "0%", f"{deepest:.2%}", "drawdown"),
             f'<polyline fill="none" stroke="#1f77b4" stroke-width="1.3" '
             f'points="{_points(zip(LEFT + eq_x * plot_width, eq_y, strict=True))}"/>',
             f'<polygon fill="#d62728" fill-opacity="0.35" stroke="#d62728" stroke-width="0.8" '
@@ -63,19 +66,9 @@ def equity_chart_svg(
 
 
 def _envelope(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions in [0, 1] and values, at most two (min and max) per column, in order."""
-    n = values.size
-    if n <= 2 * MAX_COLUMNS:
-        return np.linspace(0.0, 1.0, n), values
-    edges = np.linspace(0, n, MAX_COLUMNS + 1).astype(int)
-    positions, picked = [], []
-    for start, stop in pairwise(edges):
-        chunk = values[start:stop]
-        lo, hi = start + int(chunk.argmin()), start + int(chunk.argmax())
-        for index in sorted({lo, hi}):
-            positions.append(index / (n - 1))
-            picked.append(values[index])
-    return np.asarray(positions), np.asarray(picked)
+    """Positions in [0, 1] and values of the points the engine's downsampler keeps."""
+    indices = envelope_indices(values, MAX_COLUMNS)
+    return indices / (values.size - 1), values[indices]
 
 
 def _frame(top: int, height: int, top_label: str, bottom_label: str, name: str) -> str:
