@@ -4,11 +4,20 @@ Folding is cheap and happens for every event; rendering (see :mod:`.widget`) is
 throttled and reads this state. The log keeps only the newest lines but counts every
 line per level, so a display can say how many it hides. The plain-text summary is
 what a notebook shows where widgets do not render.
+
+Progress and log agree at every moment: the engine logs each trade before the progress
+point that covers it, and the streamer folds progress points (20 a second) but never
+log lines, so a stream's newest log lines are often ahead of its newest progress (trade
+92 in the log beside "0 trades"). Once a run reports progress, its log lines are held
+until the next progress point (or the run's end) shows them together with the counts
+that include them; lines held longer than :data:`HOLD_SECONDS` (a run that reports
+progress rarely) are shown anyway by whoever renders.
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +37,11 @@ from ..events import (
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_LOG_LINES = 500
 MAX_CURVE_POINTS = 2000
+#: The longest a log line waits for the progress point that covers it.
+HOLD_SECONDS = 1.0
+#: The ETA shows once the pace is measured over this many seconds and the run is this far.
+ETA_MIN_SECONDS = 2.0
+ETA_MIN_PERCENT = 1.0
 #: The metrics a display shows, in order: key -> (label, format).
 METRIC_FORMATS = {
     "final_balance": ("Final balance", "{:,.2f}"),
@@ -58,14 +72,17 @@ class RunView:
     last_seq: int = 0
     start: dict[str, Any] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
-    started_at: str | None = None
     progress_at: str | None = None
+    first_progress: tuple[float, str] | None = None
     metrics: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     cancelled_bars: int | None = None
     logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     log_counts: Counter[str] = field(default_factory=Counter)
     curve: list[tuple[int, float]] = field(default_factory=list)
+    held: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
+    held_counts: Counter[str] = field(default_factory=Counter)
+    held_since: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -81,20 +98,11 @@ class RunView:
         self.last_seq = event.seq
         data = event.data
         if event.type == BACKTEST_START:
-            self.status, self.start, self.started_at = "running", data, event.timestamp
+            self.status, self.start = "running", data
         elif event.type == BACKTEST_PROGRESS:
             self._apply_progress(data, event.timestamp)
         elif event.type == LOG_ENTRY:
-            level = str(data.get("level", "INFO"))
-            self.log_counts[level] += 1
-            self.logs.append(
-                LogLine(
-                    _clock(data.get("timestamp") or event.timestamp),
-                    level,
-                    str(data.get("module", "")),
-                    str(data.get("message", "")),
-                )
-            )
+            self._apply_log(data, event.timestamp)
         elif event.type == BACKTEST_COMPLETE:
             self.metrics = data
         elif event.type == BACKTEST_ERROR:
@@ -102,11 +110,47 @@ class RunView:
         elif event.type == BACKTEST_CANCELLED:
             self.cancelled_bars = data.get("bars_processed")
         self.status = TERMINAL_STATUS.get(event.type, self.status)
+        if event.type != LOG_ENTRY:
+            self._show_held()
+
+    def release_held(self, since: float) -> bool:
+        """Show the held lines if they have been waiting since ``since`` (a
+        ``time.monotonic()``) or longer; True if that changed what is shown."""
+        if self.held_since is None or self.held_since > since:
+            return False
+        self._show_held()
+        return True
+
+    def _apply_log(self, data: dict[str, Any], timestamp: str) -> None:
+        level = str(data.get("level", "INFO"))
+        line = LogLine(
+            _clock(data.get("timestamp") or timestamp),
+            level,
+            str(data.get("module", "")),
+            str(data.get("message", "")),
+        )
+        if not self.progress:  # no counts to disagree with yet
+            self.log_counts[level] += 1
+            self.logs.append(line)
+            return
+        if self.held_since is None:
+            self.held_since = time.monotonic()
+        self.held_counts[level] += 1
+        self.held.append(line)
+
+    def _show_held(self) -> None:
+        self.logs.extend(self.held)
+        self.log_counts.update(self.held_counts)
+        self.held.clear()
+        self.held_counts.clear()
+        self.held_since = None
 
     def _apply_progress(self, data: dict[str, Any], timestamp: str) -> None:
         if self.status == "waiting":
             self.status = "running"
         self.progress, self.progress_at = data, timestamp
+        if self.first_progress is None:
+            self.first_progress = (float(data.get("progress") or 0.0), timestamp)
         bars, equity = data.get("bars_processed"), data.get("equity")
         if isinstance(bars, int) and isinstance(equity, int | float):
             self.curve.append((bars, float(equity)))
@@ -126,17 +170,25 @@ class RunView:
         return self.progress.get("total_bars") or self.start.get("total_bars")
 
     def eta_seconds(self) -> float | None:
-        """Time left at the pace so far (None before the first progress or after the end)."""
+        """Time left at the pace since the first progress point (which leaves out loading
+        and set-up); None until that pace is measured over :data:`ETA_MIN_SECONDS` and the
+        run is :data:`ETA_MIN_PERCENT` done, and after the end."""
         percent = self.percent
-        if self.finished or not 0 < percent < 100 or not self.started_at or not self.progress_at:
+        if self.finished or not 0 < percent < 100 or self.first_progress is None:
             return None
-        elapsed = (_parse_time(self.progress_at) - _parse_time(self.started_at)).total_seconds()
-        return max(elapsed, 0.0) * (100.0 - percent) / percent
+        first_percent, first_at = self.first_progress
+        elapsed = (
+            _parse_time(self.progress_at or first_at) - _parse_time(first_at)
+        ).total_seconds()
+        gained = percent - first_percent
+        if elapsed < ETA_MIN_SECONDS or percent < ETA_MIN_PERCENT or gained <= 0:
+            return None
+        return elapsed * (100.0 - percent) / gained
 
     def title(self) -> str:
         """``strategy(params) on data``, as far as known."""
         strategy = self.start.get("strategy") or "backtest"
-        params = ", ".join(f"{k}={v}" for k, v in (self.start.get("params") or {}).items())
+        params = ", ".join(f"{k}={_round(v)}" for k, v in (self.start.get("params") or {}).items())
         data = describe_data(self.start.get("data"))
         return f"{strategy}({params})" + (f" on {data}" if data else "")
 
@@ -204,6 +256,11 @@ def describe_data(data: Any) -> str:
         rows = (data["dataframe"] or {}).get("rows")
         return f"a DataFrame ({rows:,} rows)" if rows else "a DataFrame"
     return ""
+
+
+def _round(value: Any) -> Any:
+    """A float as people read it (``0.3``, not ``0.30000000000000004``)."""
+    return f"{value:.6g}" if isinstance(value, float) else value
 
 
 def _parse_time(text: str) -> datetime:

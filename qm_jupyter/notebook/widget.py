@@ -19,6 +19,7 @@ last cell.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from html import escape
 from typing import Any
@@ -28,7 +29,7 @@ import pandas as pd
 
 from ..events import Event
 from .chart import equity_chart_svg
-from .run_view import LEVELS, RunView, format_metrics
+from .run_view import HOLD_SECONDS, LEVELS, RunView, format_metrics
 
 REFRESH_INTERVAL = 0.25
 MAX_SHOWN_LINES = 200
@@ -155,7 +156,9 @@ class BacktestWidget(widgets.VBox):
     def _render_loop(self, interval: float) -> None:
         while not self._done.wait(interval):
             with self._lock:
-                if self._version != self._rendered_version and not self._done.is_set():
+                overdue = self._view.release_held(time.monotonic() - HOLD_SECONDS)
+                changed = overdue or self._version != self._rendered_version
+                if changed and not self._done.is_set():
                     self._render()
 
     def _on_level(self, _change: dict[str, Any]) -> None:
@@ -234,10 +237,20 @@ class BacktestWidget(widgets.VBox):
         return ""
 
     def _chart(self) -> str:
+        """The run's curve: the full one once :meth:`finish` has it, else the ``equity_curve``
+        of ``backtest_complete`` (both give the metrics' drawdown); the progress points, a
+        coarser curve, only for a run whose end carried none."""
         if self._equity is not None and len(self._equity) > 1:
             index = self._equity.index
             return equity_chart_svg(
                 self._equity.to_numpy(), first_label=str(index[0]), last_label=str(index[-1])
+            )
+        sent = (self._view.metrics or {}).get("equity_curve")
+        if sent and len(sent) > 1:
+            return equity_chart_svg(
+                [value for _, value in sent],
+                first_label=str(pd.Timestamp(sent[0][0])),
+                last_label=str(pd.Timestamp(sent[-1][0])),
             )
         curve = self._view.curve
         if len(curve) < 2:

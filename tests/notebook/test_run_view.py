@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from nb_helpers import make_events
 
 from qm_jupyter.events import (
@@ -13,6 +15,7 @@ from qm_jupyter.events import (
     LOG_ENTRY,
 )
 from qm_jupyter.notebook.run_view import (
+    HOLD_SECONDS,
     MAX_CURVE_POINTS,
     MAX_LOG_LINES,
     RunView,
@@ -71,12 +74,46 @@ def test_a_completed_run_reads_well_as_text():
     assert view.curve == [(500, 10_250.0), (1000, 10_500.0)]
 
 
-def test_eta_follows_the_pace_so_far():
+def test_eta_shows_once_it_means_something_at_the_pace_since_the_first_progress():
     view = RunView("r1")
-    for event in make_events("r1", START, progress(250)):  # 25% one second after the start
+    shown = []
+    # one event a second: the start, then 0.1% (after loading), 0.5%, 0.8%, 2%, 4%
+    for event in make_events("r1", START, *[progress(bars) for bars in (1, 5, 8, 20, 40)]):
         view.apply(event)
-    assert view.eta_seconds() == 3.0
-    assert view.progress_line().endswith("ETA 3s")
+        shown.append(view.eta_seconds())
+    assert shown[:3] == [None, None, None]  # under 2 s of pace measured
+    assert shown[3] is None  # 2 s, but under 1% done
+    assert shown[4] == 3.0 * (100 - 2.0) / (2.0 - 0.1)
+    assert view.progress_line().endswith("ETA 98s")  # 3.9% in 4 s since 0.1%, 96% left
+
+
+def test_a_log_line_shows_with_the_progress_point_that_counts_it():
+    view = RunView("r1")
+    trade = (LOG_ENTRY, {"level": "INFO", "message": "Trade 1: ...", "module": "engine"})
+    loading = (LOG_ENTRY, {"level": "INFO", "message": "loading", "module": "engine"})
+    events = make_events("r1", START, loading, progress(10), trade, progress(100))
+    for event in events[:4]:
+        view.apply(event)
+    assert [line.message for line in view.logs] == ["loading"]  # before any progress: at once
+    assert view.progress["trades_count"] == 0 and view.log_counts["INFO"] == 1
+    view.apply(events[4])
+    assert view.progress["trades_count"] == 1 and view.logs[-1].message == "Trade 1: ..."
+    assert view.log_counts["INFO"] == 2 and not view.held
+
+
+def test_held_lines_show_once_overdue_or_at_the_end():
+    view = RunView("r1")
+    line = (LOG_ENTRY, {"level": "WARNING", "message": "slow", "module": "strategy"})
+    events = make_events("r1", START, progress(10), line, line, (BACKTEST_COMPLETE, METRICS))
+    for event in events[:3]:
+        view.apply(event)
+    assert not view.release_held(time.monotonic() - HOLD_SECONDS) and not view.logs
+    assert view.release_held(time.monotonic()) and view.logs[-1].message == "slow"
+    view.apply(events[3])
+    assert len(view.logs) == 1 and len(view.held) == 1
+    view.apply(events[4])
+    assert [line.message for line in view.logs] == ["slow", "slow"] and not view.held
+    assert view.log_counts["WARNING"] == 2
 
 
 def test_replayed_and_late_events_are_ignored():
@@ -139,6 +176,13 @@ def test_the_curve_is_thinned_but_keeps_its_last_point():
     assert view.curve[-1] == (2 * MAX_CURVE_POINTS - 1, 10_000.0 + 2 * MAX_CURVE_POINTS - 1)
 
 
+def test_float_params_read_rounded_in_the_title():
+    view = RunView("r1")
+    params = {"threshold": 0.1 + 0.2, "window": 20, "scale": 1234567.891}
+    view.apply(make_events("r1", (BACKTEST_START, {"strategy": "s", "params": params}))[0])
+    assert view.title() == "s(threshold=0.3, window=20, scale=1.23457e+06)"
+
+
 def test_undefined_metrics_read_na_and_data_sources_have_short_names():
     assert dict(format_metrics({**METRICS, "sharpe_ratio": None}))["Sharpe"] == "n/a"
     assert describe_data({"path": "data/prices.csv"}) == "data/prices.csv"
@@ -160,3 +204,35 @@ def test_a_result_from_the_stream_uses_the_runs_equity_curve():
     assert result.metrics["final_balance"] == 10_500.0
     assert result.equity.tolist() == [10_000.0, 10_500.0]
     assert str(result.equity.index[1]) == "2020-01-02 00:00:00+00:00"
+
+
+def test_progress_and_log_agree_after_every_event_of_a_folded_kernel_run(kernel_alone):
+    """A real run in the kernel, its progress folded to 20 a second: after every event, the
+    newest trade line a display shows is the trade count its progress line shows (before
+    the first progress point, the progress line shows no count)."""
+    import qm_jupyter as qm
+
+    run = qm.run_backtest(
+        data={"sample": "gbm", "bars": 300_000, "seed": 2},
+        strategy="sma_crossover",
+        params={"fast": 5, "slow": 20},
+        display=False,
+    )
+    moments = []
+
+    def start(view: RunView):
+        def listener(event) -> None:
+            view.apply(event)
+            trades = [line.message for line in view.logs if line.message.startswith("Trade ")]
+            if trades and view.progress:
+                shown = int(trades[-1].split(":")[0].removeprefix("Trade "))
+                counted = view.progress_line().split(" · ")[2]
+                moments.append((f"{shown:,} trades", counted))
+
+        return listener
+
+    kernel_alone.stream.follow(run.backtest_id, start)
+    result = run.result(timeout=60)
+    total = result.metrics["total_trades"]
+    assert len(moments) > 1_000 and moments[-1] == (f"{total:,} trades",) * 2
+    assert [(s, c) for s, c in moments if s != c] == []

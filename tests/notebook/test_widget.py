@@ -145,3 +145,26 @@ def test_the_text_repr_is_the_whole_summary():
     assert bundle["text/plain"] == repr(widget) == widget.view.summary()
     assert len(bundle["text/plain"]) > 110  # not cut like ipywidgets' default repr
     assert "application/vnd.jupyter.widget-view+json" in bundle
+
+
+def test_the_chart_of_a_completed_run_is_its_equity_curve_not_the_progress_points():
+    """Before finish() brings the full curve, the chart is drawn from the equity_curve of
+    backtest_complete: the drawdown it shows is the metrics' one, not a coarser curve's."""
+    curve = [["2020-01-01T00:00:00", 10_000.0], ["2020-01-02T00:00:00", 12_000.0]]
+    curve += [["2020-01-03T00:00:00", 3_000.0], ["2020-01-04T00:00:00", 10_012.5]]
+    metrics = {**METRICS, "max_drawdown": -0.75, "equity_curve": curve}
+    progress = [
+        (BACKTEST_PROGRESS, {**PROGRESS[1], "progress": p, "bars_processed": p, "equity": e})
+        for p, e in ((50, 10_000.0), (100, 10_012.5))
+    ]
+    widget = BacktestWidget(RunView("r1"), refresh_interval=0.02)
+    for event in make_events("r1", START, *progress, (BACKTEST_COMPLETE, metrics)):
+        widget.push(event)
+    deadline = time.monotonic() + 5
+    while "<svg" not in widget.outcome.value and time.monotonic() < deadline:
+        time.sleep(0.02)
+    outcome = widget.outcome.value
+    assert 'data-metric="Max drawdown">-75.00%<' in outcome
+    assert ">-75.00%</text>" in outcome  # the chart's deepest drawdown
+    assert "2020-01-01 00:00:00" in outcome and "bar 50" not in outcome
+    widget.finish()
