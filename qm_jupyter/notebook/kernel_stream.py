@@ -59,12 +59,6 @@ class KernelStream:
             run = self._run(backtest_id)
             run.listeners.append(start(run.view.copy()))
 
-    def unfollow(self, backtest_id: str, listener: Listener) -> None:
-        with self._lock:
-            run = self._runs.get(backtest_id)
-            if run is not None and listener in run.listeners:
-                run.listeners.remove(listener)
-
     def _run(self, backtest_id: str) -> _StreamRun:
         run = self._runs.get(backtest_id)
         if run is None:
