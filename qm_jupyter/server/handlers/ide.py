@@ -14,7 +14,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from .rest import AUTH_RESOURCE
+from .base import QuantMindHandlerMixin
 
 NOT_BUILT = (
     "The QuantMind IDE is not built here: run "
@@ -22,10 +22,8 @@ NOT_BUILT = (
 )
 
 
-class IDEHandler(JupyterHandler, web.StaticFileHandler):
+class IDEHandler(QuantMindHandlerMixin, JupyterHandler, web.StaticFileHandler):
     """Static files of the IDE build, ``index.html`` for the folder itself."""
-
-    auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized

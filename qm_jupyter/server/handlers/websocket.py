@@ -1,10 +1,11 @@
 """``/ws``: the event stream, one authenticated WebSocket per client.
 
 Modelled on jupyter_server's events socket: ``@ws_authenticated`` on ``get`` and an
-authorizer check in ``pre_get``. Each connection owns a :class:`~qm_jupyter.hub.Subscriber`
-(bounded outbox, per-run cursors) and one writer task that awaits every write, so
-tornado never queues unsent frames without bound. Bad messages get an ``error``
-reply and the connection stays usable; frames over the size limit close it with 1009.
+authorizer check in ``pre_get``. Each connection owns a
+:class:`~qm_jupyter.server.hub.Subscriber` (bounded outbox, per-run cursors) and one writer
+task that awaits every write, so tornado never queues unsent frames without bound. Bad
+messages get an ``error`` reply and the connection stays usable; frames over the size limit
+close it with 1009. When the server stops, every connection is closed with 1001.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web, websocket
-from tornado.iostream import StreamClosedError
+from tornado.iostream import IOStream, StreamClosedError
 
 from ...events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, TOPIC, loads
 from ..hub import CHUNK, SharedChunk, Subscriber
-from ..service import BacktestService
-from .rest import AUTH_RESOURCE, MAX_SEQ, ScrubbedRequestSummary
+from .base import AUTH_RESOURCE, MAX_SEQ, QuantMindHandlerMixin
 
-try:  # the send-queue length of a socket (Linux, macOS); see _bytes_sent
+try:  # the send-queue length of a socket (Linux, macOS); see _unsent
     import fcntl
     import termios
 
@@ -35,6 +35,10 @@ except (ImportError, AttributeError):  # Windows
     _TIOCOUTQ = None
 
 SLOW_CONSUMER_CLOSE_CODE = 4008
+GOING_AWAY_CLOSE_CODE = 1001
+#: A write is handed to the stream in pieces of at most this many bytes, each with the future
+#: tornado gives it: the pieces written so far show that a client is taking a large write.
+WRITE_PIECE = 64 * 1024
 
 
 class ProtocolError(ValueError):
@@ -45,17 +49,12 @@ class ProtocolError(ValueError):
         self.code = code
 
 
-class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.WebSocketHandler):
+class BacktestStreamHandler(QuantMindHandlerMixin, JupyterHandler, websocket.WebSocketHandler):
     """The ``/ws`` endpoint: subscribe to all runs or to one run from a sequence number."""
 
-    auth_resource = AUTH_RESOURCE
     subscriber: Subscriber | None = None
     _writer: asyncio.Task | None = None
     _age_limit: asyncio.TimerHandle | None = None
-
-    @property
-    def service(self) -> BacktestService:
-        return self.settings["qm_jupyter_service"]
 
     @property
     def ws_settings(self) -> dict[str, Any]:
@@ -127,28 +126,14 @@ class BacktestStreamHandler(ScrubbedRequestSummary, JupyterHandler, websocket.We
             if connection is None or connection.is_closing():
                 break
             shared = isinstance(frames, SharedChunk)
-            written = connection.stream.write(
-                frames.encoded(form, encode) if shared else encode(frames)
-            )
-            sent = _bytes_sent(connection.stream)
-            while not written.done():
-                await asyncio.wait({written}, timeout=subscriber.stall_timeout)
-                if written.done():
-                    break
-                if (now_sent := _bytes_sent(connection.stream)) != sent:
-                    sent = now_sent
-                    subscriber.progressed()
-                elif subscriber.cut_off_if_stalled():
-                    break
-            if not written.done():  # cut off: closing the connection ends this write
-                written.add_done_callback(_retrieve_outcome)
-                break
-            try:
-                written.result()
-            except StreamClosedError:
+            payload = frames.encoded(form, encode) if shared else encode(frames)
+            if not await send_paced(connection.stream, payload, subscriber):
                 break
             subscriber.wrote()
         subscriber.close()
+        connection = self.ws_connection
+        if connection is not None and not connection.is_closing():  # the hub closed it
+            self.close(GOING_AWAY_CLOSE_CODE, "server stopping; reconnect and resume with since")
 
     def _close_slow_consumer(self, reason: str) -> None:
         self.log.warning("Closing a /ws client that stopped reading: %s", reason)
@@ -246,29 +231,59 @@ def _shown(value: Any, limit: int = 100) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def _bytes_sent(stream: Any) -> int | None:
-    """How many bytes of the stream the client has taken, as far as can be seen.
+async def send_paced(stream: IOStream, payload: bytes, subscriber: Subscriber) -> bool:
+    """Write ``payload`` and wait until the stream took it all; False if the stream closed or
+    the client was cut off, because its buffer is full and it took nothing for
+    ``subscriber.stall_timeout`` seconds.
 
-    Tornado's count of bytes handed to the socket (private; on a tornado without it, None,
-    and only whole writes show that a client reads), less what still sits in the socket's
-    send queue (Linux's SIOCOUTQ): the kernel wakes a writer only once a large part of a
-    full send buffer has drained, so tornado's count alone stands still for seconds while a
-    slow client keeps reading.
+    Whether a client takes anything is seen with public API only: the futures of the pieces
+    written so far (a count of bytes this handler keeps), and what still sits in the socket's
+    send queue. The kernel wakes a writer only once a large part of a full send buffer has
+    drained, so the pieces alone stand still for seconds while a slow client keeps reading.
     """
-    written = getattr(stream, "_total_write_done_index", None)
-    if written is None or _TIOCOUTQ is None:
-        return written
+    view = memoryview(payload)
+    pieces: list[tuple[asyncio.Future, int]] = []
+    try:
+        for start in range(0, len(view), WRITE_PIECE):
+            piece = view[start : start + WRITE_PIECE]
+            pieces.append((stream.write(piece), len(piece)))
+    except StreamClosedError:
+        return False
+    last = pieces[-1][0]
+    taken = _taken(stream, pieces)
+    while not last.done():
+        await asyncio.wait({last}, timeout=subscriber.stall_timeout)
+        if last.done():
+            break
+        if (now := _taken(stream, pieces)) != taken:
+            taken = now
+            subscriber.progressed()
+        elif subscriber.cut_off_if_stalled():
+            return False  # closing the connection fails the pieces' futures
+    try:
+        last.result()
+    except StreamClosedError:
+        return False
+    return True
+
+
+def _taken(stream: IOStream, pieces: list[tuple[asyncio.Future, int]]) -> tuple[int, int]:
+    """What the client has visibly taken of a write: bytes of the pieces written, and
+    bytes still in the socket's send queue (either changes only when the client reads)."""
+    written = sum(size for future, size in pieces if future.done())
+    return written, _unsent(stream)
+
+
+def _unsent(stream: IOStream) -> int:
+    """Bytes in the socket's send queue, not yet taken by the client (Linux's SIOCOUTQ;
+    0 where it cannot be read: only the pieces then show progress)."""
+    if _TIOCOUTQ is None:
+        return 0
     try:
         unsent = fcntl.ioctl(stream.socket.fileno(), _TIOCOUTQ, b"\0\0\0\0")
     except (OSError, AttributeError, ValueError):  # no socket (closed), or not a TCP one
-        return written
-    return written - int.from_bytes(unsent, sys.byteorder, signed=True)
-
-
-def _retrieve_outcome(future: asyncio.Future) -> None:
-    """Take a finished write's error (the closed stream), so asyncio does not log it."""
-    if not future.cancelled():
-        future.exception()
+        return 0
+    return int.from_bytes(unsent, sys.byteorder, signed=True)
 
 
 def _decode(message: str | bytes) -> dict[str, Any]:
