@@ -1,9 +1,9 @@
 """The one event envelope that every backtest produces, wherever it runs.
 
 A source (a worker process, a notebook kernel, the seed's logging API) emits
-:class:`EventDraft` objects; the :class:`~qm_jupyter.hub.EventHub` turns them into
-:class:`Event` objects by giving each a contiguous per-run ``seq``. Every frame on
-the wire is strict JSON: non-finite floats become ``null`` before they leave.
+:class:`EventDraft` objects; the server's hub gives each a contiguous per-run ``seq``, and
+clients read them back as :class:`Event` objects. Every frame on the wire is strict JSON:
+non-finite floats become ``null`` before they leave.
 """
 
 from __future__ import annotations
@@ -127,9 +127,17 @@ class EventDraft:
     timestamp: str = field(default_factory=utc_now_iso)
 
 
+def backtest_error(message: str, error_type: str, traceback: str | None = None) -> EventDraft:
+    """A run's ``backtest_error``: one shape for every place a run can fail (the engine, a
+    dead worker, a stopped kernel or server), which clients read by its fields."""
+    return EventDraft(
+        BACKTEST_ERROR, {"error": message, "error_type": error_type, "traceback": traceback}
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A stored, numbered event of one run; ``frame`` is its wire form, built once."""
+    """A stored, numbered event of one run, as a client reads it back."""
 
     backtest_id: str
     seq: int
@@ -140,16 +148,3 @@ class Event:
     @property
     def is_terminal(self) -> bool:
         return self.type in TERMINAL_STATUS
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "type": self.type,
-            "topic": TOPIC,
-            "backtest_id": self.backtest_id,
-            "seq": self.seq,
-            "timestamp": self.timestamp,
-            "data": self.data,
-        }
-
-    def frame(self) -> str:
-        return dumps(self.to_dict())

@@ -11,10 +11,14 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.curves import curve_points
+from .engine.data import DataSource
+from .engine.registry import StrategyLike
 from .sinks import EventSink
 from .ws_logger import (
     BacktestProgressStreamer,
@@ -25,30 +29,50 @@ from .ws_logger import (
 )
 
 
-def run_job(
-    job: dict[str, Any], sink: EventSink, should_stop: Callable[[], bool]
-) -> BacktestResult | None:
+@dataclass(frozen=True)
+class Job:
+    """One backtest to run, as its caller validated it: built once by the server (and sent
+    pickled to a worker process) or by a kernel, and read only by :func:`run_job`.
+
+    A worker's job names its strategy and data (``str``, a data spec); a kernel's may hold a
+    strategy class or function and a DataFrame.
+    """
+
+    backtest_id: str
+    strategy: StrategyLike
+    params: dict[str, Any]
+    data: DataSource
+    initial_balance: float
+    commission: float
+    periods_per_year: float | None
+    progress_every: int
+    max_progress_rate: float
+    root_dir: str | Path | None
+    #: The server's folder of user strategies, which a worker loads before running the job.
+    strategies_dir: str | None = None
+
+
+def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> BacktestResult | None:
     """Run one backtest, reporting everything through the seed's logging API.
 
     Returns the result, or None when the run failed or was cancelled (which its terminal
     event says).
     """
-    backtest_id = job["backtest_id"]
-    logger, streamer = setup_backtest_logging(backtest_id, sink, max_rate=job["max_progress_rate"])
+    logger, streamer = setup_backtest_logging(job.backtest_id, sink, max_rate=job.max_progress_rate)
     started = time.monotonic()
     observer = StreamObserver(logger, streamer)
     try:
         result = run_backtest(
-            job["data"],
-            job["strategy"],
-            job["params"],
-            initial_balance=job["initial_balance"],
-            commission=job["commission"],
-            periods_per_year=job["periods_per_year"],
-            progress_every=job["progress_every"],
+            job.data,
+            job.strategy,
+            job.params,
+            initial_balance=job.initial_balance,
+            commission=job.commission,
+            periods_per_year=job.periods_per_year,
+            progress_every=job.progress_every,
             observer=observer,
             should_stop=should_stop,
-            root_dir=job["root_dir"],
+            root_dir=job.root_dir,
         )
         observer.complete(curve_points(result.equity))
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from traitlets import Float, Int, Unicode, default, validate
 from ..discovery import ENV_TOKEN, ENV_URL
 from ..sinks import HubSink, set_default_sink
 from ..ws_logger import DEFAULT_PROGRESS_RATE
+from .handlers.base import SERVICE_SETTING
 from .handlers.ide import IDEHandler
 from .handlers.rest import (
     BacktestCancelHandler,
@@ -24,10 +26,10 @@ from .handlers.rest import (
     StrategiesHandler,
 )
 from .handlers.websocket import BacktestStreamHandler
-from .service import BacktestService, ServiceLimits
+from .service import BacktestService, Retention, ServiceLimits
 
 _RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
-IDE_BUILD_DIR = Path(__file__).parent / "static" / "ide"
+IDE_BUILD_DIR = Path(__file__).parent.parent / "static" / "ide"  # where the IDE build writes
 
 
 class QuantMindExtension(ExtensionApp):
@@ -36,11 +38,23 @@ class QuantMindExtension(ExtensionApp):
     name = "qm_jupyter"
     load_other_extensions = True
     _kernel_watch: asyncio.Task | None = None
+    _exported: dict[str, str] = {}  # what _export_connection set; replaced, never mutated
 
     workers = Int(2, help="How many worker processes run backtests at once.").tag(config=True)
     db_path = Unicode(
         help="SQLite file that keeps runs and their events across restarts "
         "(default: <jupyter data dir>/qm_jupyter/runs.sqlite)."
+    ).tag(config=True)
+    max_stored_runs = Int(
+        1000,
+        help="Runs kept in the store; beyond them the oldest ended runs are deleted, at start "
+        "and as runs end (0: no limit). Runs still going are never deleted.",
+    ).tag(config=True)
+    max_run_age_days = Float(
+        None,
+        allow_none=True,
+        help="Delete runs that ended more than this many days ago, at start and as runs end "
+        "(default: none).",
     ).tag(config=True)
     progress_every = Int(100, help="Bars between two progress reports of a run.").tag(config=True)
     max_progress_rate = Float(
@@ -102,6 +116,18 @@ class QuantMindExtension(ExtensionApp):
             raise ValueError("QuantMindExtension.workers must be at least 1")
         return proposal["value"]
 
+    @validate("max_stored_runs")
+    def _validate_max_stored_runs(self, proposal) -> int:
+        if proposal["value"] < 0:
+            raise ValueError("QuantMindExtension.max_stored_runs must be 0 (no limit) or more")
+        return proposal["value"]
+
+    @validate("max_run_age_days")
+    def _validate_max_run_age_days(self, proposal) -> float | None:
+        if proposal["value"] is not None and not proposal["value"] > 0:
+            raise ValueError("QuantMindExtension.max_run_age_days must be positive (or None)")
+        return proposal["value"]
+
     def initialize_settings(self) -> None:
         self.service = BacktestService(
             self.db_path,
@@ -116,13 +142,14 @@ class QuantMindExtension(ExtensionApp):
                 progress_every=self.progress_every,
                 max_progress_rate=self.max_progress_rate,
             ),
+            retention=Retention(self.max_stored_runs, self.max_run_age_days),
             kernel_identity=self._kernel_identity,
             log=self.log,
         )
         self.service.recover()
         self.settings.update(
             {
-                "qm_jupyter_service": self.service,
+                SERVICE_SETTING: self.service,
                 "qm_jupyter_ws": {
                     "max_message_size": self.ws_max_message_size,
                     "subscriber_buffer": self.subscriber_buffer,
@@ -175,10 +202,18 @@ class QuantMindExtension(ExtensionApp):
 
     def _export_connection(self) -> None:
         """Tell kernels started by this server where it is (they inherit the environment)."""
-        os.environ[ENV_URL] = self.serverapp.connection_url
+        self._exported = {ENV_URL: self.serverapp.connection_url}
         token = getattr(self.serverapp.identity_provider, "token", "") or ""
         if token:
-            os.environ[ENV_TOKEN] = token
+            self._exported[ENV_TOKEN] = token
+        os.environ.update(self._exported)
+
+    def _unexport_connection(self) -> None:
+        """Take back what _export_connection set, unless something has changed it since."""
+        for name, value in self._exported.items():
+            if os.environ.get(name) == value:
+                del os.environ[name]
+        self._exported = {}
 
     async def _start_jupyter_server_extension(self, serverapp) -> None:
         """Start the workers once the loop runs; in-process sources publish to the hub."""
@@ -191,7 +226,20 @@ class QuantMindExtension(ExtensionApp):
         )
 
     async def stop_extension(self) -> None:
+        """Undo everything the extension started, as jupyter_server_terminals does: the
+        kernel watch, the in-process sink, the environment kernels would inherit, the
+        workers (runs still going end as failed), /ws connections (closed with 1001) and the
+        store; safe to call twice."""
         set_default_sink(None)
+        self._unexport_connection()
         if self._kernel_watch is not None:
             self._kernel_watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._kernel_watch
+            self._kernel_watch = None
+        self.log.info(
+            "qm_jupyter: stopping %d backtest workers and %d /ws clients",
+            self.service.runner.worker_count,
+            self.service.hub.subscriber_count,
+        )
         await self.service.stop()

@@ -72,9 +72,17 @@ class RunClosedError(ValueError):
 class EventHub:
     """Numbers, stores and fans out the events of every run."""
 
-    def __init__(self, store: RunStore, log: logging.Logger | None = None):
+    def __init__(
+        self,
+        store: RunStore,
+        log: logging.Logger | None = None,
+        *,
+        on_run_end: Callable[[str], None] | None = None,
+    ):
         self.store = store
         self.log = log or logging.getLogger(__name__)
+        #: Called with a run's id once its terminal event is stored and offered (retention).
+        self.on_run_end = on_run_end
         self._heads: dict[str, int] = {}  # open runs -> last seq
         self._subscribers: set[Subscriber] = set()
         # Who is offered a run's events: those following every run, and each run's own.
@@ -123,15 +131,6 @@ class EventHub:
 
     # -- events -------------------------------------------------------------------------
 
-    def head(self, backtest_id: str) -> int:
-        """The last sequence number given to an event of this run (0 if none)."""
-        if backtest_id in self._heads:
-            return self._heads[backtest_id]
-        run = self.store.get_run(backtest_id)
-        if run is None:
-            raise UnknownRunError(backtest_id)
-        return run.last_seq
-
     def publish(self, backtest_id: str, drafts: Sequence[EventDraft]) -> int:
         """Number, store and fan out a batch of one run's events; return the last seq."""
         seq = self._open_head(backtest_id)
@@ -159,14 +158,30 @@ class EventHub:
             return seq
         fields["last_seq"] = seq
         self.store.append_events(backtest_id, first, frames, fields)
-        if fields.get("status") in TERMINAL_STATUS.values():
+        ended = fields.get("status") in TERMINAL_STATUS.values()
+        if ended:
             self._heads.pop(backtest_id, None)
         else:
             self._heads[backtest_id] = seq
         chunks = self._chunk_and_cache(backtest_id, first, frames)
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
             subscriber.offer(backtest_id, first, chunks)
+        if ended and self.on_run_end is not None:
+            self.on_run_end(backtest_id)
         return seq
+
+    def delete_runs(self, backtest_ids: Sequence[str]) -> None:
+        """Delete ended runs and their events; their followers are told (``unsubscribed``
+        with ``"reason": "deleted"``), and nothing of them stays in memory."""
+        if not backtest_ids:
+            return
+        self.store.delete_runs(backtest_ids)
+        gone = set(backtest_ids)
+        for key in [key for key in self._chunks if key[0] in gone]:
+            del self._chunks[key]
+        for backtest_id in backtest_ids:
+            for subscriber in self._following_all | self._following.pop(backtest_id, set()):
+                subscriber.forget_run(backtest_id)
 
     def stored_chunk(self, backtest_id: str, since: int) -> Sequence[str]:
         """The stored frames after ``since`` to the end of its chunk (fewer at the run's
@@ -256,6 +271,12 @@ class EventHub:
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    def close_subscribers(self) -> None:
+        """Close every subscriber (the server is stopping); each transport's writer then
+        closes its connection."""
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+
 
 def _run_fields(event_type: str, data: dict[str, Any], timestamp: str) -> dict[str, Any]:
     """How an event changes its run's stored state."""
@@ -340,6 +361,22 @@ class Subscriber:
         self._lagging.pop(backtest_id, None)
         if not self._follow_all:
             self._cursors.pop(backtest_id, None)
+
+    def forget_run(self, backtest_id: str) -> None:
+        """The run was deleted: stop reading it, and tell the client if it followed it (what
+        it already holds of the run is still delivered first)."""
+        self._cursors.pop(backtest_id, None)
+        self._lagging.pop(backtest_id, None)
+        if backtest_id in self._followed:
+            self._followed.discard(backtest_id)
+            self.send(
+                {
+                    "type": "unsubscribed",
+                    "topic": TOPIC,
+                    "backtest_id": backtest_id,
+                    "reason": "deleted",
+                }
+            )
 
     # -- what the hub delivers ------------------------------------------------------------
 

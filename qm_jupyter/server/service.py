@@ -1,20 +1,24 @@
 """BacktestService: what the REST and WebSocket handlers ask of the server.
 
 It ties the hub (numbering, storage, fan-out) to the runner (worker processes),
-starts runs from validated requests (once per ``client_request_id``), cancels
-them, and on start-up ends the runs that a previous server left in flight.
+starts runs from validated requests (once per ``client_request_id``), cancels and
+deletes them, on start-up ends the runs that a previous server left in flight, and
+keeps the store within its retention (at start, and each time a run ends).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..engine import list_strategies
-from ..events import BACKTEST_ERROR, EVENT_TYPES, TERMINAL_STATUS, EventDraft
+from ..events import EVENT_TYPES, TERMINAL_STATUS, EventDraft, backtest_error, utc_now_iso
+from ..jobs import Job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .hub import EventHub, RunClosedError
 from .run_request import RequestError, parse_run_request
@@ -36,6 +40,22 @@ class ServiceLimits:
     max_progress_rate: float = DEFAULT_PROGRESS_RATE
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How much of the past the store keeps: ended runs beyond the newest ``max_runs``
+    (0: no limit) or that ended over ``max_age_days`` ago (None: no limit) are deleted,
+    oldest first. Runs still going are never deleted."""
+
+    max_runs: int = 1000
+    max_age_days: float | None = None
+
+    def ended_before(self) -> str | None:
+        """The ISO time before which an ended run is too old, if there is a limit."""
+        if self.max_age_days is None:
+            return None
+        return utc_now_iso(time.time() - self.max_age_days * 86_400)
+
+
 class BacktestService:
     """Starts, cancels and describes runs; owns the hub and the runner."""
 
@@ -48,16 +68,18 @@ class BacktestService:
         cancel_grace: float = 1.5,
         strategies_dir: str | Path | None = None,
         limits: ServiceLimits | None = None,
+        retention: Retention | None = None,
         kernel_identity: Callable[[str], Hashable | None] | None = None,
         log: logging.Logger | None = None,
     ):
         self.log = log or logging.getLogger(__name__)
         self.root_dir = str(root_dir)
         self.limits = limits or ServiceLimits()
+        self.retention = retention or Retention()
         self.strategies_dir = str(Path(root_dir, strategies_dir)) if strategies_dir else None
         self.catalog = StrategyCatalog(self.strategies_dir)
         self.store = RunStore(db_path)
-        self.hub = EventHub(self.store, self.log)
+        self.hub = EventHub(self.store, self.log, on_run_end=lambda _: self.prune_runs())
         self.runner = BacktestRunner(
             self.hub, workers=workers, cancel_grace=cancel_grace, log=self.log
         )
@@ -69,24 +91,42 @@ class BacktestService:
         self._kernel_runs: dict[str, tuple[str, Hashable]] = {}
 
     def recover(self) -> None:
-        """End the runs that a previous server left in flight: they can never finish."""
+        """End the runs that a previous server left in flight (they can never finish), then
+        apply the retention settings, which may have changed since, and free the space."""
+        ended = backtest_error(
+            "the server stopped while this backtest was in flight", "ServerRestarted"
+        )
         for backtest_id in self.store.active_run_ids():
-            self.hub.publish(
-                backtest_id,
-                [
-                    EventDraft(
-                        BACKTEST_ERROR,
-                        {
-                            "error": "the server stopped while this backtest was in flight",
-                            "error_type": "ServerRestarted",
-                            "traceback": None,
-                        },
-                    )
-                ],
-            )
+            self.hub.publish(backtest_id, [ended])
+        self.prune_runs()
+        if pages := self.store.reclaim_space():
+            self.log.info("qm_jupyter: gave %d free pages of the run store back", pages)
+
+    def prune_runs(self) -> list[str]:
+        """Delete the ended runs that the retention settings no longer keep; return them.
+
+        Cheap enough to run as each run ends: a count, and a range of an index for the age.
+        """
+        pruned = self.store.runs_to_prune(self.retention.max_runs, self.retention.ended_before())
+        if pruned:
+            self.hub.delete_runs(pruned)
+            self.log.debug("qm_jupyter: deleted %d ended runs (retention)", len(pruned))
+        return pruned
+
+    def delete_run(self, backtest_id: str) -> bool:
+        """Delete an ended run and its events; False if it is still going (or unknown)."""
+        run = self.store.get_run(backtest_id)
+        if run is None or run.status in ACTIVE_STATUSES:
+            return False
+        self.hub.delete_runs([backtest_id])
+        return True
 
     async def stop(self) -> None:
+        """End the runs still going, stop the workers, close every /ws subscriber (their
+        connections close, 1001) and the store; safe to call twice."""
         await self.runner.stop()
+        self.hub.close_subscribers()
+        await asyncio.sleep(0)  # each connection's writer wakes up and closes its socket
         self.catalog.clear()
         self.store.close()
 
@@ -113,19 +153,19 @@ class BacktestService:
             )
         run = self.hub.create_run(request.to_dict(), client_request_id=request.client_request_id)
         run.status = self.runner.submit(
-            {
-                "backtest_id": run.backtest_id,
-                "strategy": request.strategy,
-                "params": request.params,
-                "data": request.data,
-                "initial_balance": request.initial_balance,
-                "commission": request.commission,
-                "periods_per_year": request.periods_per_year,
-                "progress_every": self.limits.progress_every,
-                "max_progress_rate": self.limits.max_progress_rate,
-                "root_dir": self.root_dir,
-                "strategies_dir": self.strategies_dir,
-            }
+            Job(
+                backtest_id=run.backtest_id,
+                strategy=request.strategy,
+                params=request.params,
+                data=request.data,
+                initial_balance=request.initial_balance,
+                commission=request.commission,
+                periods_per_year=request.periods_per_year,
+                progress_every=self.limits.progress_every,
+                max_progress_rate=self.limits.max_progress_rate,
+                root_dir=self.root_dir,
+                strategies_dir=self.strategies_dir,
+            )
         )
         return run, True
 
@@ -192,12 +232,11 @@ class BacktestService:
             elif self.kernel_identity(kernel_id) != identity:
                 del self._kernel_runs[backtest_id]
                 self._cancel_requests.discard(backtest_id)
-                error = {
-                    "error": f"the kernel running this backtest ({kernel_id}) stopped or restarted",
-                    "error_type": "KernelStopped",
-                    "traceback": None,
-                }
-                self.hub.publish(backtest_id, [EventDraft(BACKTEST_ERROR, error)])
+                error = backtest_error(
+                    f"the kernel running this backtest ({kernel_id}) stopped or restarted",
+                    "KernelStopped",
+                )
+                self.hub.publish(backtest_id, [error])
                 ended.append(backtest_id)
         return ended
 

@@ -7,12 +7,17 @@ batch of events is stored in one transaction together with the run's new state,
 before anyone is told about it. A batch is one row (its frames joined by newlines),
 found by the seq of its last event. Commits only append to the WAL; a thread of the
 store copies it into the database file (checkpoints), off the server's event loop.
+
+Deleted runs (retention, ``DELETE``) free their pages for the next runs' events, so a store
+bounded in runs stays bounded in size; :meth:`RunStore.reclaim_space` gives freed pages back
+to the file system (incremental vacuum, in a database created by this version).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,7 @@ CREATE TABLE IF NOT EXISTS runs (
     last_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at DESC);
+CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished_at);
 CREATE TABLE IF NOT EXISTS event_batches (
     backtest_id TEXT NOT NULL,
     last_seq INTEGER NOT NULL,
@@ -51,6 +57,13 @@ _MIGRATED_BATCH = 1000
 
 _JSON_FIELDS = ("request", "progress", "result", "error")
 ACTIVE_STATUSES = ("queued", "running")
+_ACTIVE = "('queued', 'running')"  # ACTIVE_STATUSES in SQL
+#: An ended run's latest progress says how it ended, not the "running" of its last report.
+_SETTLE_PROGRESS = (
+    "UPDATE runs SET progress = json_set(progress, '$.status', status) "
+    f"WHERE progress IS NOT NULL AND status NOT IN {_ACTIVE} "
+    "AND json_extract(progress, '$.status') IS NOT status"
+)
 
 
 @dataclass
@@ -132,10 +145,13 @@ class RunStore:
         # batch of events is written to the WAL in a quarter of the page writes of 4 KiB
         # ones, which roughly halved the cost of storing a log line on these machines.
         self._db.execute("PRAGMA page_size=16384")
+        # Also only for a new file: lets reclaim_space return deleted runs' pages to the disk.
+        self._db.execute("PRAGMA auto_vacuum=INCREMENTAL")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._gather_event_rows()
+        self._db.execute(_SETTLE_PROGRESS)  # runs that ended before progress was settled
         # No commit checkpoints: the thread below does (a commit that crossed the WAL limit
         # copied it all into the file and fsynced, stalling the event loop for 100-300 ms).
         self._db.execute("PRAGMA wal_autocheckpoint=0")
@@ -217,6 +233,54 @@ class RunStore:
         ).fetchall()
         return [row[0] for row in rows]
 
+    def runs_to_prune(self, keep: int, ended_before: str | None = None) -> list[str]:
+        """Ended runs to delete, oldest first: those beyond the newest ``keep`` runs (0: no
+        limit; runs still going count but are never chosen) and those that ended before the
+        ISO time ``ended_before``."""
+        chosen: dict[str, None] = {}
+        if ended_before is not None:
+            rows = self._db.execute(
+                "SELECT backtest_id FROM runs WHERE finished_at < ? "
+                f"AND status NOT IN {_ACTIVE} ORDER BY created_at, rowid",
+                (ended_before,),
+            )
+            chosen.update((row[0], None) for row in rows)
+        if keep > 0:
+            (stored,) = self._db.execute("SELECT count(*) FROM runs").fetchone()
+            excess = stored - len(chosen) - keep
+            if excess > 0:
+                rows = self._db.execute(
+                    f"SELECT backtest_id FROM runs WHERE status NOT IN {_ACTIVE} "
+                    "ORDER BY created_at, rowid"
+                )
+                for (backtest_id,) in rows:
+                    if backtest_id not in chosen:
+                        chosen[backtest_id] = None
+                        excess -= 1
+                        if not excess:
+                            break
+                rows.close()  # an unfinished statement would hold its read transaction
+        return list(chosen)
+
+    def delete_runs(self, backtest_ids: Sequence[str]) -> None:
+        """Delete runs and their events, in one transaction."""
+        rows = [(backtest_id,) for backtest_id in backtest_ids]
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM event_batches WHERE backtest_id=?", rows)
+            self._db.executemany("DELETE FROM runs WHERE backtest_id=?", rows)
+
+    def reclaim_space(self) -> int:
+        """Give the pages of deleted runs back to the file system; return how many (0 in a
+        database created before incremental vacuum, whose free pages are reused instead)."""
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        (mode,) = self._db.execute("PRAGMA auto_vacuum").fetchone()
+        if not free or mode != 2:  # 2: INCREMENTAL
+            return 0
+        # executescript steps the pragma to its end; execute would free a single page.
+        self._db.executescript("PRAGMA incremental_vacuum")
+        return free
+
     # -- events -------------------------------------------------------------------------
 
     def append_events(
@@ -229,6 +293,8 @@ class RunStore:
             self._db.execute("BEGIN")
             self._insert_batch(backtest_id, first_seq, frames)
             self.update_run(backtest_id, **run_fields)
+            if run_fields.get("status") not in (None, *ACTIVE_STATUSES):
+                self._db.execute(f"{_SETTLE_PROGRESS} AND backtest_id=?", (backtest_id,))
 
     def _insert_batch(self, backtest_id: str, first_seq: int, frames: list[str]) -> None:
         self._db.execute(

@@ -18,10 +18,9 @@ import queue
 import sys
 import threading
 from multiprocessing.connection import Connection
-from typing import Any
 
 from ..events import EventDraft, encode
-from ..jobs import run_job
+from ..jobs import Job, run_job
 from ..sinks import BatchingSink, set_default_sink
 from .strategy_catalog import StrategyCatalog
 
@@ -53,7 +52,7 @@ def serve(jobs: Connection, events: Connection) -> None:
     """
     sink = PipeSink(events)
     set_default_sink(sink)
-    pending: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+    pending: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
     cancelled: set[str] = set()
 
     def read_messages() -> None:
@@ -74,8 +73,8 @@ def serve(jobs: Connection, events: Connection) -> None:
     threading.Thread(target=read_messages, name="qm-job-reader", daemon=True).start()
     catalog: StrategyCatalog | None = None
     while (job := pending.get()) is not None:
-        backtest_id = job["backtest_id"]
-        catalog = catalog or StrategyCatalog(job["strategies_dir"])
+        backtest_id = job.backtest_id
+        catalog = catalog or StrategyCatalog(job.strategies_dir)
         catalog.refresh()
         run_job(job, sink, functools.partial(cancelled.__contains__, backtest_id))
         cancelled.discard(backtest_id)

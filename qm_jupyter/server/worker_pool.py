@@ -25,11 +25,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
 
 import orjson
 
-from ..events import BACKTEST_CANCELLED, BACKTEST_ERROR, LOG_ENTRY, EventDraft
+from ..events import BACKTEST_CANCELLED, LOG_ENTRY, EventDraft, backtest_error
+from ..jobs import Job
 from .hub import EventHub, RunClosedError
 
 #: A worker that exits idle within this many seconds of starting counts as failing to start.
@@ -68,7 +68,7 @@ class BacktestRunner:
         self.cancel_grace = cancel_grace
         self.log = log or logging.getLogger(__name__)
         self._workers: list[_Worker] = []
-        self._queue: deque[dict[str, Any]] = deque()
+        self._queue: deque[Job] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._spawned = 0
         self._failed_starts = 0  # workers in a row that exited idle right after starting
@@ -88,13 +88,14 @@ class BacktestRunner:
         """Stop every worker; runs still going end as failed (the server is stopping)."""
         self._stopping = True
         for job in self._queue:
-            self._publish(job["backtest_id"], [_server_stopped()])
+            self._publish(job.backtest_id, [_server_stopped()])
         self._queue.clear()
         for worker in self._workers:
             worker.retired = True
-            if worker.backtest_id:
-                self._publish(worker.backtest_id, [_server_stopped()])
             with contextlib.suppress(OSError):
+                if worker.backtest_id:  # stop it now rather than be killed after ``timeout``
+                    self._publish(worker.backtest_id, [_server_stopped()])
+                    worker.jobs.send(("cancel", worker.backtest_id))
                 worker.jobs.send(None)
         for worker in list(self._workers):
             if not await _exited(worker.process, timeout):
@@ -104,8 +105,8 @@ class BacktestRunner:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def submit(self, job: dict[str, Any]) -> str:
-        """Queue ``job`` (a dict with ``backtest_id``); return ``"running"`` or ``"queued"``."""
+    def submit(self, job: Job) -> str:
+        """Queue ``job``; return ``"running"`` or ``"queued"``."""
         self.start()
         self._queue.append(job)
         self._dispatch()
@@ -115,14 +116,10 @@ class BacktestRunner:
     def queued(self) -> int:
         return len(self._queue)
 
-    @property
-    def busy(self) -> int:
-        return sum(1 for worker in self._workers if worker.backtest_id)
-
     def cancel(self, backtest_id: str) -> bool:
         """Ask a queued or running run to stop; False if it is not active here."""
         for job in self._queue:
-            if job["backtest_id"] == backtest_id:
+            if job.backtest_id == backtest_id:
                 self._queue.remove(job)
                 self._publish(backtest_id, [EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})])
                 return True
@@ -148,12 +145,12 @@ class BacktestRunner:
             if not idle:
                 return
             job = self._queue.popleft()
-            data_key = json.dumps(job["data"], sort_keys=True)
+            data_key = json.dumps(job.data, sort_keys=True)
             worker = next((w for w in idle if data_key in w.recent_data), idle[0])
             worker.recent_data.append(data_key)
-            worker.backtest_id = job["backtest_id"]
+            worker.backtest_id = job.backtest_id
             worker.cancel_requested = False
-            self.hub.mark_running(job["backtest_id"])
+            self.hub.mark_running(job.backtest_id)
             worker.jobs.send(("run", job))
 
     def _enforce_cancel(self, worker: _Worker, backtest_id: str) -> None:
@@ -225,13 +222,8 @@ class BacktestRunner:
                 )
             else:
                 code = worker.process.returncode
-                draft = EventDraft(
-                    BACKTEST_ERROR,
-                    {
-                        "error": f"the worker process of this backtest died (exit code {code})",
-                        "error_type": "WorkerDied",
-                        "traceback": None,
-                    },
+                draft = backtest_error(
+                    f"the worker process of this backtest died (exit code {code})", "WorkerDied"
                 )
             self._publish(worker.backtest_id, [draft])
         if self._stopping or worker.retired:
@@ -279,11 +271,4 @@ async def _exited(process: subprocess.Popen, timeout: float) -> bool:
 
 
 def _server_stopped() -> EventDraft:
-    return EventDraft(
-        BACKTEST_ERROR,
-        {
-            "error": "the server stopped while this backtest was in flight",
-            "error_type": "ServerStopped",
-            "traceback": None,
-        },
-    )
+    return backtest_error("the server stopped while this backtest was in flight", "ServerStopped")

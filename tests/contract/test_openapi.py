@@ -26,6 +26,7 @@ ROUTES = {
     ("get", "/api/v1/backtest"),
     ("get", "/api/v1/backtest/openapi.json"),
     ("get", "/api/v1/backtest/{backtest_id}"),
+    ("delete", "/api/v1/backtest/{backtest_id}"),
     ("post", "/api/v1/backtest/{backtest_id}/cancel"),
     ("get", "/api/v1/backtest/{backtest_id}/events"),
     ("post", "/api/v1/backtest/{backtest_id}/events"),

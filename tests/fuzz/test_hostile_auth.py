@@ -18,6 +18,7 @@ ROUTES = [
     ("GET", "api/v1/backtest"),
     ("GET", "api/v1/backtest/openapi.json"),
     ("GET", f"api/v1/backtest/{RUN_ID}"),
+    ("DELETE", f"api/v1/backtest/{RUN_ID}"),
     ("GET", f"api/v1/backtest/{RUN_ID}/events"),
     ("POST", f"api/v1/backtest/{RUN_ID}/events"),
     ("POST", f"api/v1/backtest/{RUN_ID}/cancel"),

@@ -19,6 +19,7 @@ async def test_run_completes_with_metrics_and_stored_events(api, start_run, wait
     assert set(run["result"]) >= set(METRIC_KEYS)
     assert run["result"]["bars"] == 5000
     assert run["progress"]["progress"] == 100.0
+    assert run["progress"]["status"] == "completed"  # not the "running" of its last report
     assert run["request"]["params"] == {"fast": 5, "slow": 20}
     assert run["started_at"] <= run["finished_at"]
 
@@ -213,6 +214,7 @@ async def test_strategies_list_their_parameters(api):
     [
         ("GET", "api/v1/backtest"),
         ("GET", "api/v1/backtest/abc"),
+        ("DELETE", "api/v1/backtest/abc"),
         ("GET", "api/v1/backtest/abc/events"),
         ("POST", "api/v1/backtest/run"),
         ("POST", "api/v1/backtest/abc/cancel"),

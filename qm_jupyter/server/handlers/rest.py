@@ -8,40 +8,20 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.log import _scrub_uri
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ...events import dumps, loads
 from ..run_request import RequestError
-from ..service import BacktestService
+from ..store import RunRecord
+from .base import MAX_SEQ, QuantMindHandlerMixin
 
-AUTH_RESOURCE = "backtests"
 MAX_EVENTS_PAGE = 10_000
 OPENAPI_DOCUMENT = Path(__file__).parent.parent / "openapi.json"
-#: SQLite integers are signed 64-bit: a larger since/offset would fail the query (a 500).
-MAX_SEQ = 2**63 - 1
 
 
-class ScrubbedRequestSummary:
-    """Keep ``?token=`` out of tornado's HTTPError log lines ("404 GET /...?token=...").
-
-    Jupyter scrubs its access log, but tornado's ``log_exception`` writes the raw URI.
-    """
-
-    def _request_summary(self) -> str:
-        request = self.request
-        return f"{request.method} {_scrub_uri(request.uri)} ({request.remote_ip})"
-
-
-class BacktestAPIHandler(ScrubbedRequestSummary, APIHandler):
+class BacktestAPIHandler(QuantMindHandlerMixin, APIHandler):
     """Base of the REST handlers: JSON replies with a ``message`` on every error."""
-
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def service(self) -> BacktestService:
-        return self.settings["qm_jupyter_service"]
 
     def reply(self, body: object, status: int = 200) -> None:
         self.set_status(status)
@@ -61,7 +41,7 @@ class BacktestAPIHandler(ScrubbedRequestSummary, APIHandler):
         except ValueError as error:
             raise RequestError(f"the request body is not valid JSON: {error}") from None
 
-    def run_or_404(self, backtest_id: str):
+    def run_or_404(self, backtest_id: str) -> RunRecord:
         run = self.service.hub.get_run(backtest_id)
         if run is None:
             raise web.HTTPError(404, f"no backtest with id {backtest_id!r}")
@@ -95,12 +75,26 @@ class BacktestListHandler(BacktestAPIHandler):
 
 
 class BacktestHandler(BacktestAPIHandler):
-    """``GET /api/v1/backtest/{id}``: one run's status, request, progress and result."""
+    """``GET /api/v1/backtest/{id}``: one run's status, request, progress and result.
+
+    ``DELETE`` removes an ended run and its events (204); a run still going is refused (409):
+    cancel it first.
+    """
 
     @web.authenticated
     @authorized
     def get(self, backtest_id: str) -> None:
         self.reply(self.run_or_404(backtest_id).to_dict())
+
+    @web.authenticated
+    @authorized
+    def delete(self, backtest_id: str) -> None:
+        run = self.run_or_404(backtest_id)
+        if not self.service.delete_run(backtest_id):
+            self.refuse(409, f"backtest {backtest_id} is {run.status}; cancel it before deleting")
+            return
+        self.set_status(204)
+        self.finish()
 
 
 class BacktestCancelHandler(BacktestAPIHandler):
