@@ -25,11 +25,11 @@ from typing import Any
 from .events import (
     BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
-    BACKTEST_ERROR,
     BACKTEST_PROGRESS,
     BACKTEST_START,
     LOG_ENTRY,
     EventDraft,
+    backtest_error,
     utc_now_iso,
 )
 from .sinks import EventSink, default_sink
@@ -151,14 +151,14 @@ class BacktestProgressStreamer:
 
     def on_error(self, error: BaseException | str, *, error_type: str | None = None) -> None:
         if isinstance(error, BaseException):
-            data = {
-                "error": str(error) or type(error).__name__,
-                "error_type": error_type or type(error).__name__,
-                "traceback": "".join(traceback_module.format_exception(error)),
-            }
+            draft = backtest_error(
+                str(error) or type(error).__name__,
+                error_type or type(error).__name__,
+                "".join(traceback_module.format_exception(error)),
+            )
         else:
-            data = {"error": error, "error_type": error_type or "Error", "traceback": None}
-        self._emit(BACKTEST_ERROR, data)
+            draft = backtest_error(error, error_type or "Error")
+        self._emit(draft.type, draft.data)
         self.finished = True
 
     def on_cancelled(self, bars_processed: int | None = None) -> None:

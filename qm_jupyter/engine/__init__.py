@@ -30,7 +30,7 @@ Conventions:
   formats and errors in `qm_jupyter.engine.data` and `qm_jupyter.engine.spec`.
 """
 
-from .backtest import run_backtest
+from .backtest import check_settings, run_backtest
 from .data import load_prices
 from .errors import BacktestCancelled, DataError, ParamError
 from .metrics import METRIC_KEYS
@@ -57,6 +57,7 @@ __all__ = [
     "RunObserver",
     "Strategy",
     "VectorStrategy",
+    "check_settings",
     "get_strategy",
     "list_strategies",
     "load_prices",

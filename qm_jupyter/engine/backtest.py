@@ -63,7 +63,7 @@ def run_backtest(
     run_log = RunLog(observer)
     cls = as_strategy(strategy)
     resolved = validate_params(cls, params)
-    _check_settings(initial_balance, commission, periods_per_year, progress_every)
+    check_settings(initial_balance, commission, periods_per_year, progress_every)
     initial_balance, commission = float(initial_balance), float(commission)
     prices = load_prices(data, root_dir)
     n, index = len(prices), prices.index
@@ -156,9 +156,12 @@ def _vector_ledger(
     )
 
 
-def _check_settings(
+def check_settings(
     initial_balance: Any, commission: Any, periods_per_year: Any, progress_every: Any
 ) -> None:
+    """Raise `ParamError` naming the first run setting that is out of range (callers that
+    start a run elsewhere check before they start it)."""
+
     def number(x: Any) -> bool:
         return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import validate_data_spec, validate_params
-from ..engine.backtest import _check_settings as check_settings
+from ..engine import check_settings, validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
 from ..jobs import Job, run_job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
