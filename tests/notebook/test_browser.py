@@ -7,8 +7,10 @@ Driven by Playwright's Python API on Debian's /usr/bin/chromium (no browser down
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import struct
 from pathlib import Path
 
 import nbformat
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO / "artifacts" / "notebook-widget.png"
+FAILURE_SCREENSHOT = REPO / "artifacts" / "notebook-widget-failure.png"  # the page, on failure
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -30,11 +33,28 @@ NUMBER = r"-?[\d,]+\.\d+%?"
 assert CHROMIUM.exists(), "the browser test needs Debian's chromium: apt-get install -y chromium"
 
 
+# JupyterLab settings of the test: every cell attached to the DOM (the default windowing mode,
+# contentVisibility, leaves cells out of view unrendered, which Playwright sees as invisible),
+# and no news or update prompts over the page.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+}
+
+
 class JupyterLab(JupyterServer):
     """The same server subprocess with JupyterLab left enabled (it serves /lab)."""
 
     def _environment(self) -> dict[str, str]:
-        return dict(os.environ)
+        settings_dir = self.root_dir.parent / "lab-settings"
+        for plugin, settings in LAB_SETTINGS.items():
+            path = settings_dir / f"{plugin}.jupyterlab-settings"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(settings))
+        return {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings_dir)}
 
 
 @pytest.fixture
@@ -89,8 +109,52 @@ def test_quickstart_shows_a_live_widget_in_jupyterlab(lab):
             assert re.search(rf"Max drawdown\s+{NUMBER}", metrics), metrics
             assert widget.locator("svg[aria-label='equity curve and drawdown']").count() == 1
 
-            widget.scroll_into_view_if_needed()
             SCREENSHOT.parent.mkdir(exist_ok=True)
-            widget.screenshot(path=str(SCREENSHOT))
+            SCREENSHOT.unlink(missing_ok=True)
+            screenshot_finished_widget(page, SCREENSHOT)
+            width, height = png_size(SCREENSHOT)
+            assert width >= 400 and height >= 200, (width, height)
+        except BaseException:
+            FAILURE_SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(FAILURE_SCREENSHOT), full_page=True)
+            print(f"page at the failure: {FAILURE_SCREENSHOT}; server log:")
+            print(lab.log_path.read_text(errors="replace")[-5000:])
+            raise
         finally:
             browser.close()
+
+
+def screenshot_finished_widget(page: sync_api.Page, path: Path, attempts: int = 5) -> None:
+    """A screenshot of the finished widget, robust to JupyterLab re-rendering its cell.
+
+    JupyterLab may replace the output's DOM nodes at any moment (the final state written into
+    the notebook, a re-layout): a node resolved for a screenshot can be detached, or not laid
+    out yet, by the time it is captured. Each attempt locates the widget afresh, waits for it
+    to be visible and still, and captures it; failing that, captures the page clipped to the
+    widget's box.
+    """
+    finished = page.locator(".qm-backtest", has=page.locator(".qm-metrics")).first
+    errors: list[str] = []
+    for _attempt in range(attempts):
+        try:
+            finished.wait_for(state="visible", timeout=30_000)
+            finished.scroll_into_view_if_needed(timeout=10_000)
+            page.wait_for_timeout(500)  # a re-render under way lands first
+            finished.screenshot(path=str(path), timeout=15_000, animations="disabled")
+            return
+        except sync_api.Error as error:
+            errors.append(str(error).splitlines()[0])
+        try:
+            box = finished.bounding_box(timeout=10_000)
+            if box and box["width"] > 0 and box["height"] > 0:
+                page.screenshot(path=str(path), clip=box, animations="disabled")
+                return
+        except sync_api.Error as error:
+            errors.append(str(error).splitlines()[0])
+    raise AssertionError(f"no screenshot of the widget in {attempts} attempts: {errors}")
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", header
+    return struct.unpack(">II", header[16:24])
