@@ -68,7 +68,10 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float | None:
     return 365.25 / days
 
 
-def sharpe_ratio(equity: NDArray[np.float64], periods_per_year: float | None) -> float | None:
+def sharpe_ratio(
+    equity: NDArray[np.float64], periods_per_year: float | None, risk_free: float = 0.0
+) -> float | None:
+    """Per-bar Sharpe of `equity`; `risk_free` is a per-bar rate taken off the mean return."""
     if periods_per_year is None or len(equity) < 3:
         return None
     returns = equity[1:] / equity[:-1]
@@ -78,7 +81,7 @@ def sharpe_ratio(equity: NDArray[np.float64], periods_per_year: float | None) ->
     std = math.sqrt(float(np.dot(returns, returns)) / (len(returns) - 1))
     if not std > 0:
         return None
-    return _finite(mean / std * math.sqrt(periods_per_year))
+    return _finite((mean - risk_free) / std * math.sqrt(periods_per_year))
 
 
 def max_drawdown(equity: NDArray[np.float64]) -> float:
