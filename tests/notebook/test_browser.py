@@ -130,28 +130,38 @@ def screenshot_finished_widget(page: sync_api.Page, path: Path, attempts: int = 
     JupyterLab may replace the output's DOM nodes at any moment (the final state written into
     the notebook, a re-layout): a node resolved for a screenshot can be detached, or not laid
     out yet, by the time it is captured. Each attempt locates the widget afresh, waits for it
-    to be visible and still, and captures it; failing that, captures the page clipped to the
-    widget's box.
+    to be visible, and captures it (Playwright scrolls to it and waits until it is still);
+    failing that, it finds, scrolls to and measures the current node in one script, which no
+    re-render can interrupt, and captures the page clipped to that box.
     """
     finished = page.locator(".qm-backtest", has=page.locator(".qm-metrics")).first
     errors: list[str] = []
     for _attempt in range(attempts):
         try:
             finished.wait_for(state="visible", timeout=30_000)
-            finished.scroll_into_view_if_needed(timeout=10_000)
-            page.wait_for_timeout(500)  # a re-render under way lands first
-            finished.screenshot(path=str(path), timeout=15_000, animations="disabled")
+            page.wait_for_timeout(300)  # a re-render under way lands first
+            finished.screenshot(path=str(path), timeout=10_000, animations="disabled")
             return
         except sync_api.Error as error:
             errors.append(str(error).splitlines()[0])
-        try:
-            box = finished.bounding_box(timeout=10_000)
-            if box and box["width"] > 0 and box["height"] > 0:
-                page.screenshot(path=str(path), clip=box, animations="disabled")
-                return
-        except sync_api.Error as error:
-            errors.append(str(error).splitlines()[0])
+        box = page.evaluate(WIDGET_BOX)
+        if box and box["width"] > 0 and box["height"] > 0:
+            page.screenshot(path=str(path), clip=box, animations="disabled")
+            return
+        errors.append(f"no box: {box}")
     raise AssertionError(f"no screenshot of the widget in {attempts} attempts: {errors}")
+
+
+# The finished widget's box in the viewport (JupyterLab scrolls panels, never the document).
+WIDGET_BOX = """() => {
+    const widget = [...document.querySelectorAll(".qm-backtest")]
+        .find((element) => element.querySelector(".qm-metrics"));
+    if (!widget) return null;
+    widget.scrollIntoView({block: "start"});
+    const r = widget.getBoundingClientRect();
+    const height = Math.min(r.height, window.innerHeight - Math.max(r.y, 0));
+    return {x: Math.max(r.x, 0), y: Math.max(r.y, 0), width: r.width, height: height};
+}"""
 
 
 def png_size(path: Path) -> tuple[int, int]:
