@@ -462,11 +462,8 @@ def test_wire_is_strict_json_in_snake_case():
     assert all(k.replace("_", "").isalnum() and k == k.lower() for k in wire)
     undefined = stats_to_wire(both(TWO.iloc[:1])[0])
     assert undefined["profit_factor"] is None and undefined["sqn"] is None
-    assert stats_to_wire(pd.Series({"A": np.inf, "B": pd.NaT, "C": np.int64(3)})) == {
-        "a": None,
-        "b": None,
-        "c": 3,
-    }
+    odd = pd.Series({"A": np.inf, "B": pd.NaT, "C": np.int64(3), "D": "x", "E": None})
+    assert stats_to_wire(odd) == {"a": None, "b": None, "c": 3, "d": "x", "e": None}
 
 
 def test_bad_input():
