@@ -4,9 +4,9 @@ A Jupyter server extension adds ``/ws`` (one event stream of every backtest) and
 backtest REST API; the engine runs backtests in worker processes; the seed's logging
 API (:mod:`qm_jupyter.ws_logger`) turns any run's logs and progress into events.
 
-In a notebook, ``import qm_jupyter as qm`` gives ``qm.run_backtest``, ``qm.watch`` and
-``qm.connect`` (:mod:`qm_jupyter.notebook`), loaded on first use so that the server,
-which imports this package too, does not load widgets.
+In a notebook, ``import qm_jupyter as qm`` gives ``qm.run_backtest``, ``qm.sweep``,
+``qm.watch`` and ``qm.connect`` (:mod:`qm_jupyter.notebook`), loaded on first use so that
+the server, which imports this package too, does not load widgets.
 """
 
 from __future__ import annotations
@@ -18,7 +18,19 @@ from . import sinks
 
 __version__ = "0.1.0"
 
-_NOTEBOOK_API = frozenset({"run_backtest", "watch", "connect", "BacktestRun", "BacktestFailed"})
+_NOTEBOOK_API = frozenset(
+    {
+        "run_backtest",
+        "sweep",
+        "watch",
+        "connect",
+        "BacktestRun",
+        "BacktestFailed",
+        "Sweep",
+        "SweepFailed",
+        "SweepResult",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

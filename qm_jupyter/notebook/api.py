@@ -1,9 +1,10 @@
-"""The notebook API: ``qm.run_backtest``, ``qm.watch`` and ``qm.connect``.
+"""The notebook API: ``qm.run_backtest``, ``qm.sweep``, ``qm.watch`` and ``qm.connect``.
 
 Where a run executes: a registered strategy name on server-readable data runs on the
 server when one is reachable; a strategy defined in the notebook (a class or a
 function), a DataFrame, or no server at all means it runs in this kernel, publishing
-to the server's hub when connected. Either way the same widget shows it live.
+to the server's hub when connected. Either way the same widget shows it live. A sweep
+goes the same way: through the server's sweep API, or driven by this kernel on Dask.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pandas as pd
 
 from ..engine import DataError, ParamError
 from ..engine.data import DataSource
-from ..engine.registry import StrategyLike
+from ..engine.registry import StrategyLike, as_strategy
 from ..engine.spec import PRICE_SUFFIXES
+from ..sweep_spec import parse_sweep_spec
 from . import connection
 from .connection import ServerConnection, ServerError
 from .kernel_run import start_kernel_run
@@ -23,6 +25,9 @@ from .kernel_sink import KernelSink, kernel_sink
 from .run import BacktestRun
 from .server_run import follow_server_run, start_server_run
 from .settings import RunSettings, data_source
+from .sweep import Sweep
+from .sweep_kernel import start_kernel_sweep
+from .sweep_server import start_server_sweep
 from .widget import BacktestWidget
 
 
@@ -50,7 +55,7 @@ def run_backtest(
     ...                    {"fast": 10, "slow": 30})  # doctest: +SKIP
     >>> result = await run                            # doctest: +SKIP
     """
-    misordered = _misordered(data, strategy)
+    misordered = _misordered("run_backtest", "params", data, strategy)
     if misordered:
         raise TypeError(misordered)
     settings = RunSettings(initial_balance, commission, periods_per_year, progress_every)
@@ -76,7 +81,7 @@ def _start(
     return start_kernel_run(sink, strategy, params, source, settings, where=_kernel_where(sink))
 
 
-def _misordered(data: Any, strategy: Any) -> str | None:
+def _misordered(called: str, third: str, data: Any, strategy: Any) -> str | None:
     """What to say when a call has the old (strategy, params, data) order, else None."""
     if isinstance(data, str):
         looks_like_strategy = not data.lower().endswith(PRICE_SUFFIXES)
@@ -86,9 +91,92 @@ def _misordered(data: Any, strategy: Any) -> str | None:
         return None
     name = data if isinstance(data, str) else getattr(data, "__name__", repr(data))
     return (
-        f"run_backtest takes (data, strategy, params): {name!r} is a strategy, not data. "
-        f"Call run_backtest(data, {name!r}, params), as qm_jupyter.engine.run_backtest."
+        f"{called} takes (data, strategy, {third}): {name!r} is a strategy, not data. "
+        f"Call {called}(data, {name!r}, {third}), as qm_jupyter.engine.run_backtest."
     )
+
+
+def sweep(
+    data: DataSource,
+    strategy: StrategyLike,
+    grid: dict[str, Any] | None = None,
+    *,
+    maximize: str | None = None,
+    minimize: str | None = None,
+    method: str = "grid",
+    max_trials: int | None = None,
+    seed: int | None = None,
+    params: dict[str, Any] | None = None,
+    trial_events: str = "summary",
+    initial_balance: float = 10_000.0,
+    commission: float = 0.0,
+    periods_per_year: float | None = None,
+    progress_every: int = 100,
+    display: bool = True,
+) -> Sweep:
+    """Backtest ``strategy`` on ``data`` for combinations of its params, on Dask; ``await``
+    the handle for a :class:`~qm_jupyter.notebook.sweep_result.SweepResult`.
+
+    ``grid`` gives each swept param a list of values or a ``{"start", "stop", "step"}``
+    range (stop included when it lands on a step); ``params`` fixes others. Combinations
+    the strategy's ``check_params`` rejects (e.g. fast >= slow) are skipped. ``maximize``
+    (default ``"sharpe_ratio"``) or ``minimize`` names a metric of the run.
+    ``method="grid"`` tries every combination (``max_trials`` caps it: a larger grid is
+    refused); ``"random"`` samples ``max_trials`` of them and ``"tpe"`` lets Optuna's TPE
+    choose ``max_trials``, both reproducible with ``seed``. ``trial_events="full"``
+    streams every trial's progress and log lines, not only its start, warnings and end.
+    The run settings are :func:`run_backtest`'s.
+
+    A registered strategy name on a path or sample runs through the server's sweep API
+    when a server is reachable; a strategy defined in the notebook, or a DataFrame, is
+    sent to the same Dask cluster by this kernel (with no server, to a local cluster of
+    the kernel's own), its trials published to the server like kernel runs. Each trial is
+    a run with its own ``backtest_id``. Bad params or data raise ``ParamError`` (its
+    ``param`` names the field: ``grid.fast``, ``max_trials``...) or ``DataError`` here.
+
+    >>> sweep = qm.sweep("data/prices.csv", "sma_crossover",          # doctest: +SKIP
+    ...                  {"fast": [5, 10, 20], "slow": {"start": 30, "stop": 90, "step": 30}},
+    ...                  maximize="total_return")
+    >>> result = await sweep                                           # doctest: +SKIP
+    >>> result.best["params"], result.heatmap("fast", "slow")          # doctest: +SKIP
+    """
+    misordered = _misordered("sweep", "grid", data, strategy)
+    if misordered:
+        raise TypeError(misordered)
+    settings = RunSettings(initial_balance, commission, periods_per_year, progress_every)
+    options = {
+        "params": params,
+        "method": method,
+        "max_trials": max_trials,
+        "seed": seed,
+        "maximize": maximize,
+        "minimize": minimize,
+        "trial_events": trial_events,
+    }
+    try:
+        handle = _start_sweep(data_source(data), strategy, grid, options, settings)
+    except (ParamError, DataError) as error:  # the user's mistake: no library frames under it
+        raise error.with_traceback(None) from None
+    if display:
+        _show(handle)
+    return handle
+
+
+def _start_sweep(
+    source: pd.DataFrame | dict[str, Any],
+    strategy: StrategyLike,
+    grid: dict[str, Any] | None,
+    options: dict[str, Any],
+    settings: RunSettings,
+) -> Sweep:
+    sink = kernel_sink()
+    server = sink.server
+    if isinstance(strategy, str) and server is not None and isinstance(source, dict):
+        given = {key: value for key, value in options.items() if value is not None}
+        body = {**settings.request(strategy, given.pop("params", {}), source), **given}
+        return start_server_sweep(server, {**body, "grid": grid})
+    spec = parse_sweep_spec(as_strategy(strategy).params, grid, **options)
+    return start_kernel_sweep(sink, strategy, source, spec, settings)
 
 
 def watch(backtest_id: str, *, display: bool = True) -> BacktestRun:
@@ -160,11 +248,11 @@ def _kernel_where(sink: KernelSink) -> str:
     return "in this kernel" + (f", published to {server.url}" if server else " (no server)")
 
 
-def _show(widget: BacktestWidget) -> None:
+def _show(widget: BacktestWidget | Sweep) -> None:
     from IPython import get_ipython
 
     if get_ipython() is not None:
         widget.show()
 
 
-__all__ = ["BacktestRun", "connect", "run_backtest", "watch"]
+__all__ = ["BacktestRun", "Sweep", "connect", "run_backtest", "sweep", "watch"]

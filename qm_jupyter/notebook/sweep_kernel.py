@@ -1,0 +1,510 @@
+"""Sweeps of a strategy defined in the notebook (or on a DataFrame), driven by this kernel on
+Dask.
+
+The trials run where the server's sweeps run when a server says where its Dask scheduler is
+(``GET api/v1/sweep/cluster``); otherwise on a local cluster of this kernel's own (worker
+processes, started on the first sweep, closed when the kernel exits). The kernel reads the
+data once and scatters it to every worker once; it keeps about as many trials in flight as
+the cluster has threads, asking its search for the next combination as each trial ends.
+
+Each trial is a run with a ``backtest_id`` of its own: its events come back over Dask's
+connection (the sweep's event topic, see :func:`qm_jupyter.jobs.run_trial`) and its end in
+the task's result; they go to this kernel's sink (the kernel's displays, and the server's
+hub when one is reachable), like any kernel run's. The sweep's own ``sweep_*`` events fold
+into its handle and, with a server, are published to ``api/v1/sweep/{id}/events``.
+Cancelling is cooperative (Dask cannot stop a running task): queued trials are dropped,
+running ones see a flag at their next progress point, stragglers are dropped after a grace.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..engine import (
+    ParamError,
+    check_settings,
+    load_prices,
+    validate_data_spec,
+    validate_params,
+)
+from ..engine.registry import StrategyLike, as_strategy
+from ..events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    LOG_ENTRY,
+    SWEEP_CANCELLED,
+    SWEEP_COMPLETE,
+    SWEEP_PROGRESS,
+    SWEEP_START,
+    SWEEP_TRIAL,
+    TERMINAL_STATUS,
+    EventDraft,
+    backtest_error,
+    loads,
+    sweep_error,
+    utc_now_iso,
+)
+from ..jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial
+from ..sinks import BatchingSink
+from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search
+from ..ws_logger import DEFAULT_PROGRESS_RATE
+from .connection import ServerConnection, ServerError
+from .kernel_sink import KernelSink
+from .publisher import this_kernel_id
+from .settings import RunSettings, describe_source
+from .sweep import Sweep, SweepState
+
+#: Worker processes (one thread each) of the kernel's own local cluster.
+LOCAL_WORKERS = os.cpu_count() or 1
+#: Seconds to reach a Dask scheduler.
+CONNECT_TIMEOUT = 10.0
+#: Seconds between two sweep_progress events at most, and between two looks at the trials.
+PROGRESS_INTERVAL = 0.25
+#: Seconds a trial's end waits for the event batches its task says it sent.
+EVENT_WAIT = 2.0
+#: Seconds cancelled trials have to stop at a progress point before they are dropped.
+CANCEL_GRACE = 1.2
+#: How long a shutting-down kernel waits for each of its sweeps to stop.
+EXIT_GRACE = 3.0
+
+log = logging.getLogger(__name__)
+
+
+def start_kernel_sweep(
+    sink: KernelSink,
+    strategy: StrategyLike,
+    data: pd.DataFrame | dict[str, Any],
+    spec: SweepSpec,
+    settings: RunSettings,
+) -> Sweep:
+    """Check the settings and read the data here (a mistake raises now), then drive the
+    sweep from a thread; the returned handle follows it."""
+    check_settings(
+        settings.initial_balance,
+        settings.commission,
+        settings.periods_per_year,
+        settings.progress_every,
+    )
+    root_dir = sink.server.root_dir if sink.server is not None else None
+    source = data if isinstance(data, pd.DataFrame) else validate_data_spec(data, root_dir)
+    prices = load_prices(source, root_dir)
+    sweep_id = uuid.uuid4().hex
+    description = {
+        "strategy": as_strategy(strategy).name,
+        "method": spec.method,
+        "total_trials": spec.total_trials,
+        "grid": spec.grid,
+        "params": spec.params,
+        "objective": spec.objective,
+        "seed": spec.seed,
+        "data": describe_source(data),
+    }
+    driver = _KernelSweep(sink, strategy, prices, spec, settings, sweep_id, description)
+    driver.thread.start()
+    return driver.sweep
+
+
+@dataclass
+class _Trial:
+    """A trial in flight: which attempt of it is followed, and its events so far."""
+
+    backtest_id: str
+    params: dict[str, Any]
+    token: Any
+    future: Any = None
+    attempt: str | None = None
+    attempts: int = 0
+    seen: set[str] = field(default_factory=set)
+    worker: str | None = None
+    received: int = 0
+    ended: bool = False
+
+
+class _KernelSweep:
+    """Drives one sweep: asks the search, submits trials, folds and publishes their ends."""
+
+    def __init__(
+        self,
+        sink: KernelSink,
+        strategy: StrategyLike,
+        prices: pd.DataFrame,
+        spec: SweepSpec,
+        settings: RunSettings,
+        sweep_id: str,
+        description: dict[str, Any],
+    ):
+        self.sink = sink
+        # Workers get the class itself: a name registered in this kernel means nothing there.
+        self.strategy = as_strategy(strategy) if isinstance(strategy, str) else strategy
+        self.prices = prices
+        self.spec = spec
+        self.settings = settings
+        self.description = description
+        self.sweep_id = sweep_id
+        self.topic = f"qm-sweep-{self.sweep_id}"
+        self.tally = Tally(spec.metric, spec.direction, spec.total_trials)
+        self.server = sink.server
+        self.publisher = (
+            SweepPublisher(self.server, self.sweep_id, self.description)
+            if self.server is not None
+            else None
+        )
+        self.sweep = Sweep(SweepState(sweep_id, description), where="kernel", cancel=self.cancel)
+        self.cancelling = False
+        self.started = time.monotonic()
+        self.threads = 1
+        self._trials: dict[str, _Trial] = {}
+        self._arrived = threading.Condition()
+        #: Trials whose task ended (put there from Dask's thread), for the sweep's thread.
+        self._ended: queue.Queue[_Trial] = queue.Queue()
+        self._last_progress = float("-inf")
+        self._progress_due = False
+        self.thread = threading.Thread(
+            target=self._run, name=f"qm-sweep-{self.sweep_id[:8]}", daemon=True
+        )
+
+    def cancel(self) -> None:
+        self.cancelling = True
+
+    # -- the sweep's thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        _running[self.sweep_id] = self
+        client = None
+        try:
+            self._emit(EventDraft(SWEEP_START, self.description))
+            client = kernel_client(self.server)
+            self._drive(client)
+            self._progress(force=True)
+            ending = SWEEP_CANCELLED if self.cancelling else SWEEP_COMPLETE
+            duration = time.monotonic() - self.started
+            counts, best = self.tally.counts, self.tally.best
+            self._emit(EventDraft(ending, {"counts": counts, "best": best, "duration": duration}))
+        except Exception as error:
+            self._progress(force=True)
+            draft = sweep_error(f"{error}", type(error).__name__, self.tally.counts)
+            draft.data["best"] = self.tally.best
+            self._emit(draft)
+        finally:
+            _running.pop(self.sweep_id, None)
+            if client is not None:
+                client.unsubscribe_topic(self.topic)
+            self.sink.flush()  # the server holds the trials' ends before the handle resolves
+            if self.publisher is not None:
+                self.publisher.close()
+            self.sweep._finish()
+
+    def _drive(self, client: Any) -> None:
+        """Keep the cluster's threads busy until the search is done or the sweep cancelled."""
+        data = client.scatter(self.prices, broadcast=True, hash=False)
+        client.subscribe_topic(self.topic, self._on_events)
+        search = make_search(self.spec)
+        workers = client.scheduler_info()["workers"].values()
+        self.threads = max(1, sum(worker.get("nthreads", 1) for worker in workers))
+        window = self.threads * (1 if self.spec.method == "tpe" else 2)
+        in_flight: dict[str, _Trial] = {}
+        asked, total = 0, self.spec.total_trials
+        cancel_deadline: float | None = None
+        while True:
+            while not self._cancelled() and asked < total and len(in_flight) < window:
+                asked_for = search.ask()
+                if asked_for is None:
+                    asked = total
+                    break
+                asked += 1
+                trial = self._submit(client, data, *asked_for)
+                if trial is None:
+                    search.tell(asked_for[0], None)
+                else:
+                    in_flight[trial.backtest_id] = trial
+            if not in_flight:
+                return
+            if self._cancelled() and cancel_deadline is None:
+                cancel_deadline = time.monotonic() + CANCEL_GRACE
+                client.cancel([t.future for t in in_flight.values() if t.attempt is None])
+                client.run(cancel_sweep, self.sweep_id)
+            elif cancel_deadline is not None and time.monotonic() > cancel_deadline:
+                client.cancel([t.future for t in in_flight.values()], force=True)
+                cancel_deadline = float("inf")
+            try:
+                ended = [self._ended.get(timeout=PROGRESS_INTERVAL)]
+            except queue.Empty:
+                ended = []
+            while not self._ended.empty():
+                ended.append(self._ended.get())
+            for trial in ended:
+                del in_flight[trial.backtest_id]
+                search.tell(trial.token, self._end(trial).objective)
+            self._progress()
+
+    def _cancelled(self) -> bool:
+        """Cancelled here, or on the server (e.g. from the IDE)."""
+        if not self.cancelling and self.publisher is not None:
+            self.cancelling = self.publisher.cancel_requested
+        return self.cancelling
+
+    def _submit(
+        self, client: Any, data: Any, token: Any, combination: dict[str, Any]
+    ) -> _Trial | None:
+        """Submit one combination, or record it as skipped when the strategy's own checks
+        reject it (None)."""
+        try:
+            params = validate_params(self.strategy, {**self.spec.params, **combination})
+        except ParamError as error:
+            self._record(TrialEntry(None, combination, "skipped", error=str(error)))
+            return None
+        settings = self.settings
+        backtest_id = uuid.uuid4().hex
+        request = settings.request(self.description["strategy"], params, self.description["data"])
+        self.sink.describe(backtest_id, {**request, "sweep_id": self.sweep_id})
+        job = Job(
+            backtest_id=backtest_id,
+            strategy=self.strategy,
+            params=params,
+            data={},  # the scattered frame takes its place on the worker
+            initial_balance=settings.initial_balance,
+            commission=settings.commission,
+            periods_per_year=settings.periods_per_year,
+            progress_every=settings.progress_every,
+            max_progress_rate=DEFAULT_PROGRESS_RATE,
+            root_dir=None,
+        )
+        trial = _Trial(backtest_id, params, token)
+        with self._arrived:
+            self._trials[backtest_id] = trial
+        full = self.spec.trial_events == "full"
+        trial.future = client.submit(
+            run_trial,
+            Trial(self.sweep_id, self.topic, job, full),
+            data,
+            key=f"qm-trial-{backtest_id}",
+            pure=False,
+        )
+        trial.future.add_done_callback(lambda _: self._ended.put(trial))
+        return trial
+
+    def _end(self, trial: _Trial) -> TrialEntry:
+        """The trial's end, on its run (after the events its task sent) and on the sweep."""
+        from distributed import KilledWorker
+
+        try:
+            outcome: TrialOutcome = trial.future.result()
+        except KilledWorker as error:
+            ending = backtest_error(f"the trial's workers kept dying: {error}", "KilledWorker")
+        except Exception as error:  # cancelled by the sweep, or lost with the scheduler
+            if self.cancelling:
+                ending = EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})
+            else:
+                ending = backtest_error(f"{type(error).__name__}: {error}", type(error).__name__)
+        else:
+            with self._arrived:
+                if outcome.attempt not in trial.seen:
+                    self._new_attempt(trial, outcome.attempt, outcome.worker)
+                self._arrived.wait_for(
+                    lambda: (
+                        trial.attempt != outcome.attempt or trial.received >= outcome.events_sent
+                    ),
+                    EVENT_WAIT,
+                )
+            ending = EventDraft(outcome.terminal_type, loads(outcome.terminal_data))
+        with self._arrived:
+            trial.ended = True
+            del self._trials[trial.backtest_id]
+        self.sink.emit(trial.backtest_id, ending)
+        metrics = objective = error_text = None
+        if ending.type == BACKTEST_COMPLETE:
+            metrics = {k: v for k, v in ending.data.items() if k != "equity_curve"}
+            objective = metrics.get(self.spec.metric)
+        elif ending.type != BACKTEST_CANCELLED:
+            error_text = ending.data.get("error")
+        entry = TrialEntry(
+            trial.backtest_id,
+            trial.params,
+            TERMINAL_STATUS[ending.type],
+            metrics,
+            objective,
+            error_text,
+            trial.worker,
+            trial.attempts,
+        )
+        self._record(entry)
+        return entry
+
+    # -- a trial's events (on the Dask client's thread) --------------------------------------
+
+    def _on_events(self, event: tuple[float, dict[str, Any]]) -> None:
+        """A batch of a trial's events from the sweep's Dask topic."""
+        message = event[1]
+        with self._arrived:
+            trial = self._trials.get(message.get("run"))
+            if trial is None or trial.ended:
+                return
+            attempt = message["attempt"]
+            if attempt != trial.attempt:
+                if attempt in trial.seen:
+                    return  # a late batch of an attempt whose worker was lost
+                self._new_attempt(trial, attempt, message["worker"])
+            events = message["events"]
+            skip = max(trial.received + 1 - message["first"], 0)
+            for kind, data, stamp in events[skip:]:
+                self.sink.emit(trial.backtest_id, EventDraft(kind, loads(data), stamp))
+            trial.received = max(trial.received, message["first"] + len(events) - 1)
+            self._arrived.notify_all()
+
+    def _new_attempt(self, trial: _Trial, attempt: str, worker: str) -> None:
+        """A task (re)started: a rerun after its worker died says so on the trial's run."""
+        trial.attempts += 1
+        trial.seen.add(attempt)
+        trial.attempt, trial.worker, trial.received = attempt, worker, 0
+        if trial.attempts > 1:
+            message = (
+                f"the worker running this trial was lost; retried on {worker} "
+                f"(attempt {trial.attempts})"
+            )
+            data = {"level": "WARNING", "message": message, "module": "sweep"}
+            self.sink.emit(
+                trial.backtest_id, EventDraft(LOG_ENTRY, {**data, "timestamp": utc_now_iso()})
+            )
+
+    # -- the sweep's own events --------------------------------------------------------------
+
+    def _record(self, entry: TrialEntry) -> None:
+        data = entry.to_dict()
+        self.tally.add(data)
+        self._progress_due = True
+        self._emit(EventDraft(SWEEP_TRIAL, data))
+
+    def _progress(self, *, force: bool = False) -> None:
+        """A ``sweep_progress`` when trials ended since the last, at most every
+        PROGRESS_INTERVAL seconds (and always at the end)."""
+        now = time.monotonic()
+        if not force and (not self._progress_due or now - self._last_progress < PROGRESS_INTERVAL):
+            return
+        self._progress_due, self._last_progress = False, now
+        elapsed, ended = now - self.started, self.tally.ended
+        eta = elapsed / ended * (self.spec.total_trials - ended) if ended else None
+        with self._arrived:
+            running = sum(1 for t in self._trials.values() if t.attempt is not None)
+        data = {
+            "counts": {**self.tally.counts, "running": running},
+            "best": self.tally.best,
+            "elapsed_seconds": elapsed,
+            "eta_seconds": eta,
+            "workers": self.threads,
+        }
+        self._emit(EventDraft(SWEEP_PROGRESS, data))
+
+    def _emit(self, draft: EventDraft) -> None:
+        self.sweep.state.apply(draft.type, draft.data)
+        if self.publisher is not None:
+            self.publisher.emit(self.sweep_id, draft)
+        self.sweep._changed()
+
+
+class SweepPublisher(BatchingSink):
+    """Publishes a kernel sweep's own events to the server (``POST api/v1/sweep/{id}/events``,
+    the first batch with the sweep's description and this kernel's id); a reply may say that
+    someone asked the server to cancel the sweep. A server that refuses them (one without the
+    endpoint answers 404) is not asked again: the sweep's trials are still published as runs."""
+
+    flush_interval = PROGRESS_INTERVAL
+
+    def __init__(self, server: ServerConnection, sweep_id: str, description: dict[str, Any]):
+        self.server = server
+        self.path = f"api/v1/sweep/{sweep_id}/events"
+        self._first: dict[str, Any] | None = {"request": description, "kernel_id": this_kernel_id()}
+        self.cancel_requested = False
+        self._detached = False
+        super().__init__("qm-sweep-publisher")
+
+    def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
+        if self._detached:
+            return
+        events = [{"type": d.type, "data": d.data, "timestamp": d.timestamp} for _, d in batch]
+        body, self._first = {"events": events, **(self._first or {})}, None
+        try:
+            reply = self.server.request("POST", self.path, body)
+        except ServerError as error:
+            self._detached = True
+            level = logging.INFO if error.status == 404 else logging.WARNING
+            log.log(
+                level, "qm_jupyter: sweep events not published to %s: %s", self.server.url, error
+            )
+            return
+        self.cancel_requested = bool(reply and reply.get("cancel_requested"))
+
+
+# -- the kernel's Dask cluster ---------------------------------------------------------------
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_cluster: Any = None
+#: Sweeps of this kernel still going.
+_running: dict[str, _KernelSweep] = {}
+
+
+def kernel_client(server: ServerConnection | None) -> Any:
+    """A ``distributed.Client`` to the server's scheduler when it names one, else to this
+    kernel's local cluster (started now if it is not running)."""
+    from distributed import Client, LocalCluster
+
+    address = _server_scheduler(server) if server is not None else None
+    global _cluster
+    with _lock:
+        client = _clients.get(address or "")
+        if client is not None and client.status == "running":
+            return client
+        # Registered after distributed's own exit handlers, so that it runs before them.
+        atexit.unregister(_shut_down)
+        atexit.register(_shut_down)
+        if address is None:
+            if _cluster is None or _cluster.status.name != "running":
+                _cluster = LocalCluster(
+                    n_workers=LOCAL_WORKERS,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    silence_logs=logging.WARNING,
+                )
+            scheduler = _cluster.scheduler_address
+        else:
+            scheduler = address
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        _clients[address or ""] = client
+        return client
+
+
+def _server_scheduler(server: ServerConnection) -> str | None:
+    """The address of the server's Dask scheduler, or None if it names none."""
+    try:
+        return server.request("GET", "api/v1/sweep/cluster")["scheduler_address"]
+    except (ServerError, KeyError, TypeError):
+        return None
+
+
+def _shut_down() -> None:
+    """At the kernel's exit: stop its sweeps (each ends with ``sweep_cancelled``), then
+    disconnect and close the local cluster."""
+    global _cluster
+    for driver in list(_running.values()):
+        driver.cancel()
+    for driver in list(_running.values()):
+        driver.thread.join(EXIT_GRACE)
+    with _lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()
+        if _cluster is not None:
+            _cluster.close()
+            _cluster = None
