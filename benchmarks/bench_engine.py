@@ -12,6 +12,9 @@ Figures (each printed with its ratio):
    bar and priced at the open, i.e. our next-open fills), vectorbt warmed up first; both compute
    final value, trade count and max drawdown.
 4. Peak memory (VmHWM, in a fresh subprocess) of a sample run vs the size of its OHLCV arrays.
+5. Per-bar runs with brackets (SMA(10, 20) crosses, long and short, 50% of equity, SL 2% and TP
+   3%, commission and spread) under ``conventions="backtesting.py"`` vs the same strategy in
+   backtesting.py; the trades must match (``--bracket-bars``, default 100,000).
 
 backtesting.py and vectorbt are benchmark-only extras; a missing one is reported and skipped.
 """
@@ -30,7 +33,7 @@ import pandas as pd
 from common import FAST, SLOW, backtesting_csv_run, line, ratio, timed, write_sample_csv
 
 from qm_jupyter.engine import data as engine_data
-from qm_jupyter.engine import run_backtest
+from qm_jupyter.engine import load_prices, run_backtest
 from qm_jupyter.engine.builtin_strategies import SmaCrossover
 
 
@@ -121,7 +124,7 @@ MEMORY_PROBE = """
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
 from common import hwm_kib
-from qm_jupyter.engine import run_backtest
+from qm_jupyter.engine import load_prices, run_backtest
 
 base = hwm_kib()
 start = time.perf_counter()
@@ -154,6 +157,75 @@ def bench_memory(bars: int) -> None:
     )
 
 
+def _bracket_strategies():
+    """The bracket strategy in backtesting.py's API and in ours (the same logic)."""
+    from backtesting import Strategy as BtStrategy
+
+    from qm_jupyter.engine import Strategy
+    from qm_jupyter.engine.indicators import sma
+
+    class BtBrackets(BtStrategy):
+        def init(self):
+            self.f = self.I(sma, self.data.Close, FAST)
+            self.s = self.I(sma, self.data.Close, SLOW)
+
+        def next(self):
+            f, s, c = self.f, self.s, self.data.Close[-1]
+            if f[-1] > s[-1] and f[-2] <= s[-2]:
+                self.buy(size=0.5, sl=c * 0.98, tp=c * 1.03)
+            elif f[-1] < s[-1] and f[-2] >= s[-2]:
+                self.sell(size=0.5, sl=c * 1.02, tp=c * 0.97)
+
+    class OurBrackets(Strategy):
+        def init(self):
+            self.f = self.I(sma, self.data.close, FAST)
+            self.s = self.I(sma, self.data.close, SLOW)
+
+        def next(self):
+            i, f, s, c = self.i, self.f, self.s, self.price
+            if f[i] > s[i] and f[i - 1] <= s[i - 1]:
+                self.buy(0.5, sl=c * 0.98, tp=c * 1.03)
+            elif f[i] < s[i] and f[i - 1] >= s[i - 1]:
+                self.sell(0.5, sl=c * 1.02, tp=c * 0.97)
+
+    return BtBrackets, OurBrackets
+
+
+def bench_brackets(bars: int) -> None:
+    try:
+        from backtesting import Backtest
+    except ImportError:
+        print("\nbacktesting.py not installed: skipped (pip install backtesting)")
+        return
+    import logging
+    import warnings
+
+    logging.getLogger("qm_jupyter.engine").setLevel(logging.ERROR)  # its cancelled orders
+    frame = load_prices({"sample": "gbm", "bars": bars, "seed": 2})
+    theirs_frame = frame.rename(columns=str.capitalize)
+    bt_cls, our_cls = _bracket_strategies()
+    costs = {"commission": 0.0005, "spread": 0.0002}
+    print(f"\n[5] per-bar runs with brackets vs backtesting.py, {bars:,} bars")
+
+    def theirs():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Backtest(theirs_frame, bt_cls, cash=1_000_000, **costs).run()
+
+    t_bt, stats = timed(theirs, 1)
+    line("backtesting.py", t_bt, f"{stats['# Trades']} trades")
+    t_ours, r = timed(
+        lambda: run_backtest(
+            frame, our_cls, initial_balance=1_000_000, conventions="backtesting.py", **costs
+        ),
+        1,
+    )
+    line("ours (conventions='backtesting.py')", t_ours, f"{r.metrics['total_trades']} trades")
+    same = r.trades.exit_bar.tolist() == stats["_trades"].ExitBar.tolist()
+    print(f"  same trades: {same}")
+    ratio("per-bar with brackets, backtesting.py / ours", t_bt, t_ours, 3)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bars", type=int, default=1_000_000, help="bars of the CSV runs")
@@ -162,7 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--repeat", type=int, default=3, help="best-of for our (fast) runs")
     parser.add_argument(
-        "--skip", action="append", default=[], choices=["backtesting", "vectorbt", "memory"]
+        "--bracket-bars", type=int, default=100_000, help="bars of the bracket runs (0 to skip)"
+    )
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=["backtesting", "vectorbt", "memory", "brackets"],
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_vectorbt(frame, args.repeat)
     if "memory" not in args.skip and args.memory_bars:
         bench_memory(args.memory_bars)
+    if "brackets" not in args.skip and args.bracket_bars:
+        bench_brackets(args.bracket_bars)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""qm_jupyter's backtest engine: numpy/pandas, long-only, streaming-friendly.
+"""qm_jupyter's backtest engine: numpy/pandas, orders and brackets per bar, streaming-friendly.
 
 Usage::
 
@@ -19,7 +19,10 @@ Conventions:
 
 - A signal computed on bar t's close fills at bar t+1's open; a signal on the last bar has no next
   bar and is ignored.
-- Long-only, all-in with fractional units unless a per-bar strategy sizes with `buy(size)`.
+- Vectorized strategies are long-only and all-in; per-bar ones place market, limit, stop and
+  stop-limit orders with SL/TP brackets, long and short (`qm_jupyter.engine.broker`).
+- `conventions="backtesting.py"` reproduces backtesting.py 0.6.6's numbers; "qm" (the default)
+  fixes its quirks, one setting each (`broker.SETTING_CHOICES`).
 - Commission c is a fraction of traded value (default 0): buying with cash V at price p gives
   V / (p * (1 + c)) units; selling u units at p gives u * p * (1 - c).
 - Equity is marked at every close: cash + units * close.
@@ -31,6 +34,7 @@ Conventions:
 """
 
 from .backtest import check_settings, run_backtest
+from .broker import BROKER_SETTINGS, CONVENTIONS, Order, Position, Trade
 from .data import load_prices
 from .errors import BacktestCancelled, DataError, ParamError
 from .metrics import METRIC_KEYS
@@ -48,14 +52,19 @@ from .spec import validate_data_spec
 from .strategy import Strategy, VectorStrategy
 
 __all__ = [
+    "BROKER_SETTINGS",
+    "CONVENTIONS",
     "METRIC_KEYS",
     "BacktestCancelled",
     "BacktestResult",
     "DataError",
+    "Order",
     "Param",
     "ParamError",
+    "Position",
     "RunObserver",
     "Strategy",
+    "Trade",
     "VectorStrategy",
     "check_settings",
     "get_strategy",

@@ -16,9 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .bar_loop import run_bars
+from .bar_loop import attach, run_bars
+from .broker import Settings, resolve_settings
 from .data import DataSource, load_prices
 from .errors import ParamError
 from .ledger import Ledger, all_in_ledger, equity_curve, fill_bars
@@ -36,9 +38,25 @@ def run_backtest(
     params: dict[str, Any] | None = None,
     *,
     initial_balance: float = 10_000.0,
-    commission: float = 0.0,
+    commission: float = 0.0,  # or [fixed, rate] or (size, price) -> cash: see below
     periods_per_year: float | None = None,
     progress_every: int = 100,
+    spread: float = 0.0,
+    margin: float = 1.0,
+    trade_on_close: bool = False,
+    hedging: bool = False,
+    exclusive_orders: bool = False,
+    finalize_trades: bool | None = None,
+    conventions: str = "qm",
+    units: str | None = None,
+    sizing_price: str | None = None,
+    fixed_fee_sizing: str | None = None,
+    trade_commission: str | None = None,
+    opposite_sizing: str | None = None,
+    finalize_price: str | None = None,
+    return_basis: str | None = None,
+    spread_charge: str | None = None,
+    warmup_offset: int | None = None,
     observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
     root_dir: str | Path | None = None,
@@ -50,6 +68,12 @@ def run_backtest(
     `strategy` is a registered name, a `Strategy`/`VectorStrategy` subclass or a signals function.
     `observer` is told the run's start, progress, log lines and metrics as they happen (see
     `RunObserver`); without one, log lines go to the ``qm_jupyter.engine`` logger.
+
+    Broker settings (see `qm_jupyter.engine.broker`): `commission` is a rate per side, a
+    ``[fixed, rate]`` pair or a function ``(size, price) -> cash``; `spread` a rate; `margin`
+    1/leverage; `trade_on_close`, `hedging`, `exclusive_orders` and `finalize_trades` as in
+    backtesting.py. `conventions` is ``"qm"`` or ``"backtesting.py"`` (its numbers exactly);
+    `units` ... `warmup_offset` each override one of their differences (None: the convention's).
 
     >>> r = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
     ...                  {"fast": 10, "slow": 30}, commission=0.001)
@@ -63,16 +87,37 @@ def run_backtest(
     run_log = RunLog(observer)
     cls = as_strategy(strategy)
     resolved = validate_params(cls, params)
-    check_settings(initial_balance, commission, periods_per_year, progress_every)
-    initial_balance, commission = float(initial_balance), float(commission)
+    settings = check_settings(
+        initial_balance,
+        commission,
+        periods_per_year,
+        progress_every,
+        spread=spread,
+        margin=margin,
+        trade_on_close=trade_on_close,
+        hedging=hedging,
+        exclusive_orders=exclusive_orders,
+        finalize_trades=finalize_trades,
+        conventions=conventions,
+        units=units,
+        sizing_price=sizing_price,
+        fixed_fee_sizing=fixed_fee_sizing,
+        trade_commission=trade_commission,
+        opposite_sizing=opposite_sizing,
+        finalize_price=finalize_price,
+        return_basis=return_basis,
+        spread_charge=spread_charge,
+        warmup_offset=warmup_offset,
+    )
+    described = settings.describe()
     prices = load_prices(data, root_dir)
     n, index = len(prices), prices.index
     info = {
         "strategy": cls.name,
         "params": resolved,
         "data": _describe(data, n, root_dir),
-        "initial_balance": initial_balance,
-        "commission": commission,
+        "initial_balance": settings.initial_balance,
+        "commission": described["commission"],
         "total_bars": n,
         "first_bar_time": index[0].isoformat(),
         "last_bar_time": index[-1].isoformat(),
@@ -82,38 +127,44 @@ def run_backtest(
     run_log(
         logging.INFO,
         "engine",
-        "Backtest started: %s(%s) on %d bars from %s to %s, balance %.2f, commission %g",
+        "Backtest started: %s(%s) on %d bars from %s to %s, balance %.2f, commission %s%s",
         cls.name,
         ", ".join(f"{k}={v}" for k, v in resolved.items()),
         n,
         info["first_bar_time"],
         info["last_bar_time"],
-        initial_balance,
-        commission,
+        settings.initial_balance,
+        info["commission"],
+        "" if conventions == "qm" else f", conventions {conventions}",
     )
     points = checkpoints(n, progress_every)
-    progress = Progress(n, initial_balance, observer, should_stop)
+    progress = Progress(n, settings.initial_balance, observer, should_stop)
     trade_log = TradeLog(run_log, index)
-    close = prices["close"].to_numpy()
     instance = cls(**resolved)
-    if isinstance(instance, Strategy):
-        instance.data, instance._cols = prices, {}
-        instance._log = run_log
-        instance.init()
-        ledger = run_bars(instance, initial_balance, commission, points, progress, trade_log)
-        equity = equity_curve(ledger, close, initial_balance)
-    else:
+    start_bar = 0
+    if isinstance(instance, VectorStrategy) and _ledger_settings(settings):
         progress.check_stop(0)
-        ledger = _vector_ledger(instance, prices, initial_balance, commission)
+        ledger = _vector_ledger(instance, prices, settings.initial_balance, settings.fee_parts[1])
         progress.check_stop(0)
-        equity = equity_curve(ledger, close, initial_balance)
+        equity = equity_curve(ledger, prices["close"].to_numpy(), settings.initial_balance)
         report_ledger(ledger, equity, points, progress, trade_log)
-    if not len(ledger):
+        trades = trades_frame(ledger, index)
+    else:
+        bars = _as_bars(instance, prices) if isinstance(instance, VectorStrategy) else instance
+        attach(bars, prices, settings, run_log, trade_log)
+        bars.init()
+        run = run_bars(bars, points, progress)
+        equity, trades, start_bar = run.equity, run.trades, run.start
+    if trades.empty:
         _warn_no_trade(run_log, instance, resolved, n)
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
     metrics = compute_metrics(
-        equity, ledger, initial_balance, periods_per_year, time.perf_counter() - started
+        equity,
+        trades["return"].to_numpy(),
+        settings.initial_balance,
+        periods_per_year,
+        time.perf_counter() - started,
     )
     run_log(
         logging.INFO,
@@ -129,23 +180,50 @@ def run_backtest(
     )
     if observer is not None:
         observer.on_complete(metrics)
+    # result.stats: engine/stats.py's compute_stats(equity, trades, prices, ...) goes here.
     return BacktestResult(
         cls.name,
         resolved,
         metrics,
         pd.Series(equity, index=index, name="equity", copy=False),
-        trades_frame(ledger, index),
+        trades,
+        described,
+        start_bar,
     )
+
+
+def _ledger_settings(settings: Settings) -> bool:
+    """Whether the numpy ledger (all-in, long-only, fractional, rate commission, closed at the
+    last close) computes this run exactly; otherwise a vectorized run goes through the broker."""
+    parts = settings.fee_parts
+    return (
+        parts is not None
+        and parts[0] == 0
+        and settings.spread == 0
+        and settings.margin == 1
+        and not settings.trade_on_close
+        and settings.units == "fractional"
+        and settings.finalize_trades
+        and settings.finalize_price == "close"
+        and settings.return_basis == "cost"
+        and settings.warmup_offset == 0
+    )
+
+
+def _vector_signals(
+    strategy: VectorStrategy, prices: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    signals = strategy.signals(prices)
+    try:
+        return fill_bars(signals, len(prices))
+    except ValueError as exc:
+        raise ValueError(f"strategy '{strategy.name}' returned bad signals: {exc}") from None
 
 
 def _vector_ledger(
     strategy: VectorStrategy, prices: pd.DataFrame, initial_balance: float, commission: float
 ) -> Ledger:
-    signals = strategy.signals(prices)
-    try:
-        entry_bar, exit_bar = fill_bars(signals, len(prices))
-    except ValueError as exc:
-        raise ValueError(f"strategy '{strategy.name}' returned bad signals: {exc}") from None
+    entry_bar, exit_bar = _vector_signals(strategy, prices)
     return all_in_ledger(
         entry_bar,
         exit_bar,
@@ -156,24 +234,38 @@ def _vector_ledger(
     )
 
 
+def _as_bars(strategy: VectorStrategy, prices: pd.DataFrame) -> Strategy:
+    """A vectorized strategy's signals replayed bar by bar (all-in long, flat on exits), for
+    the settings the ledger does not compute."""
+    entry_bar, exit_bar = _vector_signals(strategy, prices)
+    entries, exits = set((entry_bar - 1).tolist()), set((exit_bar - 1).tolist())
+
+    class Signals(Strategy):
+        def next(self) -> None:
+            if self.i in entries:
+                if not self.position:
+                    self.buy()
+            elif self.i in exits and self.position:
+                self.close()
+
+    return Signals()
+
+
 def check_settings(
-    initial_balance: Any, commission: Any, periods_per_year: Any, progress_every: Any
-) -> None:
-    """Raise `ParamError` naming the first run setting that is out of range (callers that
-    start a run elsewhere check before they start it)."""
-
-    def number(x: Any) -> bool:
-        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
-
-    if not (number(initial_balance) and initial_balance > 0):
-        raise ParamError(
-            "initial_balance", f"initial_balance must be a positive number, got {initial_balance!r}"
-        )
-    if not (number(commission) and 0 <= commission < 1):
-        raise ParamError(
-            "commission", f"commission must be a fraction in [0, 1), got {commission!r}"
-        )
-    if periods_per_year is not None and not (number(periods_per_year) and periods_per_year > 0):
+    initial_balance: Any,
+    commission: Any,
+    periods_per_year: Any,
+    progress_every: Any,
+    **broker: Any,
+) -> Settings:
+    """The run's broker `Settings`, or `ParamError` naming the first run setting that is out of
+    range (callers that start a run elsewhere check before they start it)."""
+    if periods_per_year is not None and not (
+        isinstance(periods_per_year, int | float)
+        and not isinstance(periods_per_year, bool)
+        and math.isfinite(periods_per_year)
+        and periods_per_year > 0
+    ):
         raise ParamError(
             "periods_per_year",
             f"periods_per_year must be a positive number, got {periods_per_year!r}",
@@ -186,6 +278,9 @@ def check_settings(
         raise ParamError(
             "progress_every", f"progress_every must be an integer >= 1, got {progress_every!r}"
         )
+    return resolve_settings(
+        **{"initial_balance": initial_balance, "commission": commission, **broker}
+    )
 
 
 def _describe(data: DataSource, rows: int, root_dir: str | Path | None) -> dict[str, Any]:

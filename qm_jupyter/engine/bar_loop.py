@@ -1,115 +1,117 @@
 """The per-bar simulation loop for `Strategy` subclasses.
 
-Lean on purpose: prices are Python floats from `.tolist()`, the loop touches no pandas, and the
-broker state lives in a few attributes of the strategy. Same conventions as the vectorized path
-(see `ledger.py`), with sizing: `buy(size)` spends that fraction of the cash.
+Lean on purpose: prices are Python floats from `.tolist()`, the loop touches no pandas, and all
+the order handling is the broker's (`broker.py`). On each bar i from the warm-up on, the broker
+fills what bar i fills and marks the equity at its close, then `next()` runs.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+from typing import Any
 
-from .ledger import Ledger
-from .reporting import Progress, TradeLog
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .broker import Broker, Position, Settings, Trade, _OutOfMoney
+from .reporting import Progress, RunLog, TradeLog
+from .result import FLOAT_COLUMNS, TRADE_COLUMNS
 from .strategy import Strategy
 
 
-def run_bars(
+@dataclass(frozen=True)
+class BarRun:
+    """What a per-bar run leaves: its closed trades as a frame, the equity at every close and
+    the bar where `next()` first ran."""
+
+    trades: pd.DataFrame
+    equity: NDArray[np.float64]
+    start: int
+
+
+def attach(
     strategy: Strategy,
-    initial_balance: float,
-    commission: float,
-    points: list[int],
-    progress: Progress,
+    prices: pd.DataFrame,
+    settings: Settings,
+    run_log: RunLog,
     trade_log: TradeLog,
-) -> Ledger:
-    """Run `strategy.next()` on every bar, filling its orders at the next open."""
-    opens, closes = strategy._column("open"), strategy._column("close")
-    buy_cost, sell_net = 1.0 + commission, 1.0 - commission
-    n = len(opens)
-    trades: list[tuple[int, int, float, float, float, float]] = []
-    entry_bar, entry_price = 0, 0.0
-    strategy._cash, strategy._units, strategy._order = initial_balance, 0.0, None
-    next_ = strategy.next
-    start = 0
-    for end in points:
-        for i in range(start, end):
-            order = strategy._order
-            if order is not None:
-                strategy._order = None
-                units = strategy._units
-                if order > 0.0:
-                    if not units:
-                        entry_bar, entry_price = i, opens[i]
-                        spend = strategy._cash * order
-                        strategy._units = spend / (entry_price * buy_cost)
-                        strategy._cash -= spend
-                elif units:
-                    trades.append(
-                        _close(
-                            strategy,
-                            trade_log,
-                            len(trades),
-                            entry_bar,
-                            entry_price,
-                            i,
-                            opens[i],
-                            sell_net,
-                            buy_cost,
-                        )
-                    )
-            strategy.i = i
-            next_()
-        if end == n and strategy._units:  # forced close at the last close
-            trades.append(
-                _close(
-                    strategy,
-                    trade_log,
-                    len(trades),
-                    entry_bar,
-                    entry_price,
-                    n - 1,
-                    closes[n - 1],
-                    sell_net,
-                    buy_cost,
-                )
+) -> Broker:
+    """Give the strategy its data, broker and log (before its `init()`)."""
+    strategy.data, strategy._cols, strategy._indicators = prices, {}, []
+    strategy._log = run_log
+    columns = tuple(strategy._column(c) for c in ("open", "high", "low", "close"))
+
+    def on_close(trade: Trade) -> None:
+        if trade_log.enabled:
+            trade_log.closed(
+                len(broker.closed_trades),
+                trade.size,
+                trade.entry_bar,
+                trade.exit_bar,
+                trade.entry_price,
+                trade.exit_price,
+                trade.exit_reason,
+                trade.pl,
+                broker.trade_return(trade),
             )
-        progress(end, len(trades), strategy._cash + strategy._units * closes[end - 1])
-        start = end
-    cols = list(zip(*trades, strict=True)) if trades else [()] * 6
-    return Ledger(
-        np.array(cols[0], dtype=np.int64),
-        np.array(cols[1], dtype=np.int64),
-        np.array(cols[2], dtype=np.float64),
-        np.array(cols[3], dtype=np.float64),
-        np.array(cols[4], dtype=np.float64),
-        np.array(cols[5], dtype=np.float64),
-        commission,
-    )
+
+    broker = Broker(settings, columns, prices.index, on_close, run_log)  # type: ignore[arg-type]
+    strategy._broker, strategy._position = broker, Position(broker)
+    return broker
 
 
-def _close(
-    strategy: Strategy,
-    trade_log: TradeLog,
-    count: int,
-    entry_bar: int,
-    entry_price: float,
-    exit_bar: int,
-    exit_price: float,
-    sell_net: float,
-    buy_cost: float,
-) -> tuple[int, int, float, float, float, float]:
-    """Sell the whole position, log the trade and return its ledger row."""
-    units, held = strategy._units, strategy._cash
-    strategy._cash = held + units * exit_price * sell_net
-    strategy._units = 0.0
-    trade_log.closed(
-        count + 1,
-        entry_bar,
-        exit_bar,
-        entry_price,
-        exit_price,
-        units,
-        units * (exit_price * sell_net - entry_price * buy_cost),
-        exit_price * sell_net / (entry_price * buy_cost) - 1.0,
+def run_bars(strategy: Strategy, points: list[int], progress: Progress) -> BarRun:
+    """Run `strategy.next()` from its warm-up on, its broker filling orders bar by bar."""
+    broker = strategy._broker
+    settings = broker.settings
+    n = len(broker.closes)
+    start = strategy._warmup() + settings.warmup_offset
+    equity = [settings.initial_balance] * n
+    next_, fill = strategy.next, broker.next
+    running = True
+    lo = 0
+    for end in points:
+        if running:
+            for i in range(max(lo, start), end):
+                try:
+                    equity[i] = fill(i)
+                except _OutOfMoney:
+                    equity[i:] = [0.0] * (n - i)
+                    running = False
+                    break
+                strategy.i = i
+                next_()
+            if running and end == n and settings.finalize_trades and start < n:
+                equity[n - 1] = broker.finalize(n)
+        progress(end, len(broker.closed_trades), equity[end - 1])
+        lo = end
+    return BarRun(trades_table(broker), np.array(equity, dtype=np.float64), min(start, n))
+
+
+def trades_table(broker: Broker) -> pd.DataFrame:
+    """`result.trades` of a per-bar run: one row per closed trade (or closed piece)."""
+    trades = broker.closed_trades
+    index = broker.index
+    nan = float("nan")
+    rows: dict[str, Any] = {
+        "size": [t.size for t in trades],
+        "entry_bar": np.array([t.entry_bar for t in trades], dtype=np.int64),
+        "exit_bar": np.array([t.exit_bar for t in trades], dtype=np.int64),
+    }
+    rows["entry_time"] = index[rows["entry_bar"]]
+    rows["exit_time"] = index[rows["exit_bar"]]
+    rows.update(
+        {
+            "entry_price": [t.entry_price for t in trades],
+            "exit_price": [t.exit_price for t in trades],
+            "sl": [nan if t.sl is None else t.sl for t in trades],
+            "tp": [nan if t.tp is None else t.tp for t in trades],
+            "pnl": [t.pl for t in trades],
+            "commission": [t.commission for t in trades],
+            "return": [broker.trade_return(t) for t in trades],
+            "tag": pd.Series([t.tag for t in trades], dtype=object),
+            "exit_reason": pd.Series([t.exit_reason for t in trades], dtype=object),
+        }
     )
-    return entry_bar, exit_bar, entry_price, exit_price, units, held
+    return pd.DataFrame(rows, columns=list(TRADE_COLUMNS)).astype(FLOAT_COLUMNS)

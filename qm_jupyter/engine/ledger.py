@@ -34,6 +34,8 @@ class Ledger:
     units: NDArray[np.float64]
     cash_held: NDArray[np.float64]
     commission: float
+    #: The last trade was still open at the end and closed at the last close.
+    finalized: bool = False
 
     def __len__(self) -> int:
         return len(self.entry_bar)
@@ -105,7 +107,8 @@ def all_in_ledger(
 ) -> Ledger:
     """Trades from fill bars, each buying with all the cash the previous one left."""
     n = len(close)
-    if len(exit_bar) < len(entry_bar):  # still long at the end: forced close at the last close
+    finalized = len(exit_bar) < len(entry_bar)
+    if finalized:  # still long at the end: forced close at the last close
         exit_bar = np.append(exit_bar, n - 1)
         exit_price = open_[exit_bar]
         exit_price[-1] = close[n - 1]
@@ -117,7 +120,14 @@ def all_in_ledger(
     cash_before = initial_balance * np.cumprod(np.concatenate(([1.0], growth)))[:-1]
     units = cash_before / (entry_price * (1.0 + c))
     return Ledger(
-        entry_bar, exit_bar, entry_price, exit_price, units, np.zeros(len(entry_bar)), commission
+        entry_bar,
+        exit_bar,
+        entry_price,
+        exit_price,
+        units,
+        np.zeros(len(entry_bar)),
+        commission,
+        finalized,
     )
 
 

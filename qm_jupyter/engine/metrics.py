@@ -24,8 +24,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .ledger import Ledger
-
 METRIC_KEYS = (
     "final_balance",
     "total_return",
@@ -74,7 +72,8 @@ def sharpe_ratio(
     """Per-bar Sharpe of `equity`; `risk_free` is a per-bar rate taken off the mean return."""
     if periods_per_year is None or len(equity) < 3:
         return None
-    returns = equity[1:] / equity[:-1]
+    with np.errstate(divide="ignore", invalid="ignore"):  # equity 0 after a liquidation
+        returns = equity[1:] / equity[:-1]
     returns -= 1.0
     mean = float(returns.mean())
     returns -= mean  # in place: two-pass sample variance without another n-sized temporary
@@ -92,19 +91,20 @@ def max_drawdown(equity: NDArray[np.float64]) -> float:
 
 def compute_metrics(
     equity: NDArray[np.float64],
-    ledger: Ledger,
+    trade_returns: NDArray[np.float64],
     initial_balance: float,
     periods_per_year: float | None,
     duration: float,
 ) -> dict[str, Any]:
-    """The `backtest_complete` metrics of a finished run."""
+    """The `backtest_complete` metrics of a finished run, from its equity and the return of
+    each closed trade."""
     final = float(equity[-1])
-    returns = ledger.returns
+    trades = len(trade_returns)
     return {
         "final_balance": final,
         "total_return": _finite(final / initial_balance - 1.0),
-        "total_trades": len(ledger),
-        "win_rate": float((returns > 0).mean()) if len(ledger) else None,
+        "total_trades": trades,
+        "win_rate": float((trade_returns > 0).mean()) if trades else None,
         "sharpe_ratio": sharpe_ratio(equity, periods_per_year),
         "max_drawdown": max_drawdown(equity),
         "bars": len(equity),

@@ -125,7 +125,7 @@ class TradeLog:
     at once.
     """
 
-    MESSAGE = "Trade %d: bought %.6g @ %.6g on %s, sold @ %.6g on %s, pnl %+.2f (%+.2f%%)"
+    MESSAGE = "Trade %d: %s %.6g @ %.6g on %s, exit @ %.6g on %s (%s), pnl %+.2f (%+.2f%%)"
 
     def __init__(self, run_log: RunLog, index: pd.DatetimeIndex) -> None:
         self.run_log = run_log
@@ -148,26 +148,29 @@ class TradeLog:
             return text if self._tz is None else [t + "+00:00" for t in text]
         return [self._iso(bar) for bar in bars.tolist()]
 
-    def closed(self, number: int, entry_bar: int, exit_bar: int, *trade: float) -> None:
-        """Log trade `number` (1-based) given by its bars, then the fields of :meth:`log`
-        after the times (entry_price, exit_price, units, pnl, ret)."""
+    def closed(self, number: int, size: float, entry_bar: int, exit_bar: int, *trade: Any) -> None:
+        """Log trade `number` (1-based) given by its signed size and bars, then the fields of
+        :meth:`log` after the times (entry_price, exit_price, reason, pnl, ret)."""
         if self.enabled:
-            self.log(number, self._iso(entry_bar), self._iso(exit_bar), *trade)
+            self.log(number, size, self._iso(entry_bar), self._iso(exit_bar), *trade)
 
     def log(
         self,
         number: int,
+        size: float,
         entry_time: str,
         exit_time: str,
         entry_price: float,
         exit_price: float,
-        units: float,
+        reason: str,
         pnl: float,
         ret: float,
     ) -> None:
-        """Log trade `number` whose bar times are already formatted."""
-        args = (number, units, entry_price, entry_time, exit_price, exit_time, pnl, ret * 100.0)
-        self.run_log(logging.INFO, "engine", self.MESSAGE % args)
+        """Log closed trade `number` (side, size, prices, exit reason) whose bar times are
+        already formatted."""
+        side = "long" if size > 0 else "short"
+        args = (number, side, abs(size), entry_price, entry_time, exit_price, exit_time, reason)
+        self.run_log(logging.INFO, "engine", self.MESSAGE % (*args, pnl, ret * 100.0))
 
 
 def report_ledger(
@@ -187,12 +190,16 @@ def report_ledger(
 
 
 def _trade_rows(ledger: Ledger, trade_log: TradeLog) -> Iterator[tuple[Any, ...]]:
+    reasons = ["close"] * len(ledger)
+    if ledger.finalized:
+        reasons[-1] = "finalize"
     return zip(
+        ledger.units.tolist(),
         trade_log.iso_times(ledger.entry_bar),
         trade_log.iso_times(ledger.exit_bar),
         ledger.entry_price.tolist(),
         ledger.exit_price.tolist(),
-        ledger.units.tolist(),
+        reasons,
         ledger.pnl.tolist(),
         ledger.returns.tolist(),
         strict=True,

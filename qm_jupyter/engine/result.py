@@ -1,25 +1,55 @@
-"""What a run returns: metrics plus the equity curve and trades as pandas objects."""
+"""What a run returns: metrics plus the equity curve, its drawdown and trades as pandas objects."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .ledger import Ledger
+
+#: `result.trades` columns, the same for both strategy forms.
+TRADE_COLUMNS = (
+    "size",
+    "entry_bar",
+    "exit_bar",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "sl",
+    "tp",
+    "pnl",
+    "commission",
+    "return",
+    "tag",
+    "exit_reason",
+)
+FLOAT_COLUMNS = dict.fromkeys(
+    ("size", "entry_price", "exit_price", "sl", "tp", "pnl", "commission", "return"), np.float64
+)
 
 
 @dataclass(frozen=True)
 class BacktestResult:
     """A finished run.
 
+    `trades` has one row per closed trade (a partial close is a row of its own): `size`
+    (negative when short), `entry_bar`/`exit_bar`, `entry_time`/`exit_time`, `entry_price`
+    (spread included), `exit_price`, `sl`, `tp`, `pnl` (net of `commission`), `return` (a
+    fraction), `tag` and `exit_reason` ("close": a close order or exit signal, "signal": an
+    opposite order, "sl", "tp", "finalize": the end of the data, "liquidation": equity <= 0).
+
     >>> from qm_jupyter.engine import run_backtest
     >>> result = run_backtest({"sample": "gbm", "bars": 1000}, "buy_and_hold")
-    >>> result.trades.columns.tolist()
-    ['entry_time', 'exit_time', 'entry_price', 'exit_price', 'size', 'return', 'pnl']
+    >>> result.trades[["entry_bar", "exit_bar", "exit_reason"]].values.tolist()
+    [[1, 999, 'finalize']]
     >>> result.stats["total_trades"], result.equity.index[0].isoformat()
     (1, '2020-01-01T00:00:00+00:00')
+    >>> float(result.drawdown.min()) == result.metrics["max_drawdown"]
+    True
     """
 
     strategy: str
@@ -27,6 +57,16 @@ class BacktestResult:
     metrics: dict[str, Any]
     equity: pd.Series = field(repr=False)
     trades: pd.DataFrame = field(repr=False)
+    #: The run's settings (conventions and each setting's value).
+    settings: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The bar where a per-bar strategy's `next()` first ran (0 for vectorized runs).
+    start_bar: int = 0
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """equity / its running peak - 1 at every close (<= 0; its minimum is max_drawdown)."""
+        equity = self.equity
+        return (equity / equity.cummax() - 1.0).rename("drawdown")
 
     @property
     def stats(self) -> pd.Series:
@@ -44,15 +84,29 @@ class BacktestResult:
 
 
 def trades_frame(ledger: Ledger, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """One row per closed trade: entry/exit time and price, size (units), return, pnl."""
-    return pd.DataFrame(
+    """`result.trades` of a vectorized run (long-only: no SL/TP, no tags)."""
+    k = len(ledger)
+    reasons = np.full(k, "close", dtype=object)
+    if ledger.finalized:
+        reasons[-1:] = "finalize"
+    c = ledger.commission
+    frame = pd.DataFrame(
         {
+            "size": ledger.units,
+            "entry_bar": ledger.entry_bar,
+            "exit_bar": ledger.exit_bar,
             "entry_time": index[ledger.entry_bar],
             "exit_time": index[ledger.exit_bar],
             "entry_price": ledger.entry_price,
             "exit_price": ledger.exit_price,
-            "size": ledger.units,
-            "return": ledger.returns,
+            "sl": np.full(k, np.nan),
+            "tp": np.full(k, np.nan),
             "pnl": ledger.pnl,
-        }
+            "commission": ledger.units * (ledger.entry_price + ledger.exit_price) * c,
+            "return": ledger.returns,
+            "tag": pd.Series([None] * k, dtype=object),
+            "exit_reason": pd.Series(reasons, dtype=object),
+        },
+        columns=list(TRADE_COLUMNS),
     )
+    return frame.astype(FLOAT_COLUMNS)

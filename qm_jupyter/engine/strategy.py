@@ -18,8 +18,9 @@ keyword defaults become its params::
         return (data.close > data.close.shift(lookback)).to_numpy()
 
 **Per-bar** (like backtesting.py `init`/`next`): subclass `Strategy`; `init()` runs once over the
-whole data (precompute indicators with numpy there), `next()` runs after each bar's close and may
-`buy()`, `close()`/`sell()` and `log()`. Orders fill at the next bar's open::
+whole data (precompute indicators there, registered with `self.I`), `next()` runs after each bar's
+close and may `buy()`, `sell()`, `close()` and `log()`; market orders fill at the next bar's open,
+limit/stop orders and SL/TP brackets as `qm_jupyter.engine.broker` says::
 
     class SmaCrossBars(Strategy):
         fast = Param(10, min=2)
@@ -46,14 +47,15 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import pandas as pd
 
+from .broker import FULL, Broker, Order, Position, Trade
 from .params import Param
-
-_CLOSE = -1.0  # pending-order sentinel: close the position at the next open
 
 
 class _StrategyBase:
@@ -110,32 +112,81 @@ class Bar(NamedTuple):
 class Strategy(_StrategyBase):
     """Per-bar form: override `init()` and `next()` (see module docstring).
 
-    The engine sets `data`, `i` (current bar index) and the broker state before `init()`.
+    The engine sets `data`, `i` (current bar index) and the broker before `init()`. Orders,
+    trades and their fill rules are those of `qm_jupyter.engine.broker`::
+
+        class Breakout(Strategy):
+            def init(self):
+                self.high = self.I(lambda h: pd.Series(h).rolling(20).max().shift(), self.data.high)
+
+            def next(self):
+                if not self.position and self.price > self.high[self.i]:
+                    self.buy(sl=self.price * 0.95, tp=self.price * 1.1, tag="breakout")
+                elif self.position.is_long and self.position.pl_pct < -2:
+                    self.position.close()
     """
 
     data: pd.DataFrame
     i: int = 0
-    _cash: float = 0.0
-    _units: float = 0.0
-    _order: float | None = None
+    _broker: Broker
     _cols: dict[str, list[float]]
+    _indicators: list[np.ndarray]
     _log: Callable[..., None]  # the run's log (set by the engine)
 
     def init(self) -> None:
-        """Precompute indicators over `self.data` (whole series, numpy/pandas)."""
+        """Precompute indicators over `self.data` (whole series; `self.I` registers them)."""
 
     def next(self) -> None:
-        """Decide on bar `self.i` after its close; orders fill at the next open."""
+        """Decide on bar `self.i` after its close; orders fill from the next bar on."""
         raise NotImplementedError
 
+    def I(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> np.ndarray:  # noqa: E743 (backtesting.py's name)
+        """``func(*args, **kwargs)`` over the whole data as a float array (one value per bar, or
+        one row per line), registered so that `next()` starts once it is defined (warm-up).
+
+        Example::
+
+            self.sma = self.I(sma, self.data.close.to_numpy(), 20)   # in init()
+        """
+        value = np.asarray(func(*args, **kwargs), dtype=np.float64)
+        n = len(self.data)
+        if value.ndim == 2 and value.shape[0] == n and value.shape[1] != n:
+            value = value.T
+        if value.ndim not in (1, 2) or value.shape[-1] != n:
+            raise ValueError(
+                f"indicator {getattr(func, '__name__', func)!r} must give one value per bar "
+                f"({n}), got shape {value.shape}"
+            )
+        self._indicators.append(value)
+        return value
+
+    def _warmup(self) -> int:
+        """The first bar where every registered indicator is defined (0 without any)."""
+        return max((int(np.isnan(v).argmin(axis=-1).max()) for v in self._indicators), default=0)
+
     @property
-    def position(self) -> float:
-        """Units held (0.0 when flat), so ``if self.position:`` reads as 'if long'."""
-        return self._units
+    def position(self) -> Position:
+        """The net position: truthy when open; `.size` (< 0 short), `.pl`, `.close()`..."""
+        return self._position
+
+    @property
+    def trades(self) -> tuple[Trade, ...]:
+        """Open trades, oldest first."""
+        return tuple(self._broker.trades)
+
+    @property
+    def closed_trades(self) -> tuple[Trade, ...]:
+        """Closed trades (a partial close is one of its own), in closing order."""
+        return tuple(self._broker.closed_trades)
+
+    @property
+    def orders(self) -> tuple[Order, ...]:
+        """Pending orders, in the order the broker processes them."""
+        return tuple(self._broker.orders)
 
     @property
     def cash(self) -> float:
-        return self._cash
+        return self._broker.cash
 
     @property
     def price(self) -> float:
@@ -144,8 +195,8 @@ class Strategy(_StrategyBase):
 
     @property
     def equity(self) -> float:
-        """Cash plus the position marked at the current close."""
-        return self._cash + self._units * self._column("close")[self.i]
+        """Cash plus the open trades marked at the current close."""
+        return self._broker.equity(self._column("close")[self.i])
 
     @property
     def bar(self) -> Bar:
@@ -166,23 +217,82 @@ class Strategy(_StrategyBase):
             values = self._cols[name] = self.data[name].tolist()
         return values
 
-    def buy(self, size: float | None = None) -> None:
-        """Go long at the next open with all cash, or with fraction `size` (0 < size <= 1) of it.
+    def buy(
+        self,
+        size: float | None = None,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: object = None,
+    ) -> Order:
+        """Place a long order and return it.
 
-        Ignored at the fill if already long (one position at a time). The last order call on a
-        bar wins.
+        `size`: None for all the available equity, a fraction of it in (0, 1), or units (>= 1;
+        whole under ``units="whole"``). Without `limit`/`stop` it fills at the next open; `limit`
+        fills at that price or better, `stop` once the price reaches it, both: a stop-limit.
+        `sl`/`tp` bracket the trade it opens; `tag` follows it to `result.trades`.
+
+        Example::
+
+            self.buy()                                   # all in at the next open
+            self.buy(0.5, limit=self.price * 0.99, sl=self.price * 0.95)
         """
+        return self._order(1.0, "buy", size, limit, stop, sl, tp, tag)
+
+    def sell(
+        self,
+        size: float | None = None,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        tag: object = None,
+    ) -> Order:
+        """Place a short order and return it (see `buy`). Against a long position it first
+        closes (FIFO) what it covers; sized as a fraction, it sizes from the free margin under
+        ``opposite_sizing="free_margin"`` (backtesting.py: on a full long, about nothing) and
+        from the equity under ``"equity"`` (qm: a plain ``sell()`` reverses to a full short).
+
+        Example::
+
+            self.sell(sl=self.price * 1.05)              # short with a stop-loss
+        """
+        return self._order(-1.0, "sell", size, limit, stop, sl, tp, tag)
+
+    def _order(
+        self,
+        side: float,
+        verb: str,
+        size: float | None,
+        limit: float | None,
+        stop: float | None,
+        sl: float | None,
+        tp: float | None,
+        tag: object,
+    ) -> Order:
+        broker = self._broker
         if size is None:
-            size = 1.0
-        if not 0.0 < size <= 1.0:
-            raise ValueError(f"buy(size=...) must be in (0, 1], got {size!r}")
-        self._order = float(size)
+            size = FULL
+        elif not (
+            isinstance(size, int | float)
+            and not isinstance(size, bool)
+            and math.isfinite(size)
+            and (0 < size < 1 or (size >= 1 and (not broker._whole or size == round(size))))
+        ):
+            units = "a whole number of units" if broker._whole else "units"
+            raise ValueError(
+                f"{verb}(size={size!r}) on bar {self.i}: size must be a fraction of the "
+                f"available equity in (0, 1) or {units} >= 1"
+            )
+        return broker.new_order(side * size, limit, stop, sl, tp, tag)
 
     def close(self) -> None:
-        """Close the whole position at the next open (a no-op at the fill if flat)."""
-        self._order = _CLOSE
-
-    sell = close  # long-only: selling means closing
+        """Close the whole position at the next market price (shorthand for
+        ``self.position.close()``)."""
+        self._position.close()
 
     def log(self, msg: str, *args: Any, level: int = logging.INFO) -> None:
         """Log a line of the run (source 'strategy'), streamed as a `log_entry`."""

@@ -58,13 +58,20 @@ def test_signal_on_last_bar_is_ignored(form, make_frame):
     r = run_backtest(make_frame(OPENS, CLOSES), form([0, 0, 0, 0, 1]))
     assert r.metrics["total_trades"] == 0
     assert r.trades.empty and list(r.trades.columns) == [
+        "size",
+        "entry_bar",
+        "exit_bar",
         "entry_time",
         "exit_time",
         "entry_price",
         "exit_price",
-        "size",
-        "return",
+        "sl",
+        "tp",
         "pnl",
+        "commission",
+        "return",
+        "tag",
+        "exit_reason",
     ]
 
 

@@ -118,8 +118,13 @@ def test_per_bar_sizing_logging_and_bar_access(make_frame, caplog):
     assert ("qm_jupyter.engine.strategy", "bought half at bar 0") in [
         (rec.name, rec.getMessage()) for rec in caplog.records
     ]
-    with pytest.raises(ValueError, match="size"):
-        run_backtest(data, type("Bad", (Strategy,), {"next": lambda self: self.buy(2)}))
+    for size in (0, -1, float("nan")):
+        bad = type("Bad", (Strategy,), {"next": lambda self, size=size: self.buy(size)})
+        with pytest.raises(ValueError, match=r"buy\(size=.*\) on bar 0: size must be"):
+            run_backtest(data, bad)
+    whole = type("Whole", (Strategy,), {"next": lambda self: self.buy(2.5)})
+    with pytest.raises(ValueError, match="a whole number of units"):
+        run_backtest(data, whole, units="whole")
 
 
 @pytest.mark.parametrize(
