@@ -475,6 +475,8 @@ def kernel_client(server: ServerConnection | None) -> Any:
                     processes=True,
                     host="127.0.0.1",
                     dashboard_address=None,
+                    # no dashboard, and its HTTP routes on any free port, not 8787
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     silence_logs=logging.WARNING,
                 )
             scheduler = _cluster.scheduler_address
