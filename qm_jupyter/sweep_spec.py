@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 from .engine import METRIC_KEYS, Param, ParamError
 
+#: What a sweep request has beyond a run's (strategy, params, data and settings).
+SWEEP_FIELDS = ("grid", "method", "max_trials", "seed", "maximize", "minimize", "trial_events")
 METHODS = ("grid", "random", "tpe")
 TRIAL_EVENTS = ("summary", "full")
 DEFAULT_OBJECTIVE = "sharpe_ratio"

@@ -12,6 +12,7 @@ import threading
 import time
 from typing import Any
 
+from ..sweep_spec import SWEEP_FIELDS
 from .connection import ServerConnection, ServerError
 from .server_run import engine_error
 from .sweep import Sweep, SweepState
@@ -26,8 +27,8 @@ def start_server_sweep(server: ServerConnection, body: dict[str, Any]) -> Sweep:
     """POST the sweep, then follow it from a background thread."""
     try:
         reply = server.request("POST", "api/v1/sweep/run", body)
-    except ServerError as error:
-        raise engine_error(error, body) or error from None
+    except ServerError as error:  # options left out (None) are named too (max_trials...)
+        raise engine_error(error, dict.fromkeys([*body, *SWEEP_FIELDS])) or error from None
     sweep_id = reply["sweep_id"]
     state = SweepState(sweep_id, server.request("GET", f"api/v1/sweep/{sweep_id}"))
     sweep = Sweep(state, where="server", cancel=lambda: _cancel(server, sweep_id))
