@@ -11,7 +11,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +43,15 @@ class Job:
     params: dict[str, Any]
     data: DataSource
     initial_balance: float
-    commission: float
+    commission: float | list[float]
     periods_per_year: float | None
     progress_every: int
     max_progress_rate: float
     root_dir: str | Path | None
     #: The server's folder of user strategies, which a worker loads before running the job.
     strategies_dir: str | None = None
+    #: The engine's other broker settings (spread, margin, ..., conventions) given for the run.
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> BacktestResult | None:
@@ -70,6 +72,7 @@ def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> Backt
             commission=job.commission,
             periods_per_year=job.periods_per_year,
             progress_every=job.progress_every,
+            **job.settings,
             observer=observer,
             should_stop=should_stop,
             root_dir=job.root_dir,

@@ -149,7 +149,7 @@ def resolve_settings(conventions: str = "qm", **given: Any) -> Settings:
     >>> resolve_settings("backtesting.py", units="fractional").finalize_price
     'open'
     """
-    if conventions not in CONVENTIONS:
+    if not isinstance(conventions, str) or conventions not in CONVENTIONS:
         raise ParamError(
             "conventions",
             f"conventions must be one of {', '.join(map(repr, CONVENTIONS))}, got {conventions!r}",

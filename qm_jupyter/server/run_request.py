@@ -8,11 +8,18 @@ in the worker, where bad data ends the run with ``backtest_error``.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import DataError, ParamError, validate_data_spec, validate_params
+from ..engine import (
+    BROKER_SETTINGS,
+    DataError,
+    ParamError,
+    check_settings,
+    validate_data_spec,
+    validate_params,
+)
 
 FIELDS = (
     "strategy",
@@ -22,6 +29,7 @@ FIELDS = (
     "commission",
     "periods_per_year",
     "client_request_id",
+    *BROKER_SETTINGS,
 )
 
 
@@ -42,9 +50,11 @@ class RunRequest:
     params: dict[str, Any]
     data: dict[str, Any]
     initial_balance: float = 10_000.0
-    commission: float = 0.0
+    commission: float | list[float] = 0.0
     periods_per_year: float | None = None
     client_request_id: str | None = None
+    #: The broker settings given (spread, margin, ..., conventions), for the engine as is.
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -106,11 +116,18 @@ def parse_run_request(
         raise RequestError(
             f"initial_balance must be positive, got {initial_balance!r}", "initial_balance"
         )
-    commission = _number(body, "commission", 0.0)
-    if not 0.0 <= commission < 1.0:
-        raise RequestError(
-            f"commission is a fraction of traded value in [0, 1), got {commission!r}", "commission"
-        )
+    commission = body.get("commission")
+    if commission is None:
+        commission = 0.0
+    elif isinstance(commission, list):
+        commission = [_number({"commission": x}, "commission", 0.0) for x in commission]
+    else:
+        commission = _number(body, "commission", 0.0)
+    settings = {k: body[k] for k in BROKER_SETTINGS if body.get(k) is not None}
+    try:
+        check_settings(initial_balance, commission, None, 1, **settings)
+    except ParamError as error:
+        raise RequestError(str(error), error.param) from None
     periods_per_year = _number(body, "periods_per_year", None)
     if periods_per_year is not None and periods_per_year <= 0:
         raise RequestError(
@@ -131,4 +148,5 @@ def parse_run_request(
         commission=commission,
         periods_per_year=periods_per_year,
         client_request_id=client_request_id,
+        settings=settings,
     )
