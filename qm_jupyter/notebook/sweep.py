@@ -21,6 +21,7 @@ import ipywidgets
 
 from ..events import SWEEP_PROGRESS, SWEEP_START, SWEEP_TERMINAL_STATUS, SWEEP_TRIAL
 from .sweep_result import SweepResult, trials_frame
+from .widget import _resync
 
 #: Seconds between two redraws of the progress line at most.
 REDRAW_INTERVAL = 0.25
@@ -139,6 +140,8 @@ class Sweep:
         self.widget = ipywidgets.HTML(self._html())
         self._lock = threading.Lock()
         self._drawn = 0.0
+        self._display_handle: Any = None
+        _resync.watch_cells()
 
     @property
     def sweep_id(self) -> str:
@@ -170,7 +173,14 @@ class Sweep:
     def show(self) -> None:
         from IPython.display import display
 
-        display(self.widget)
+        self._display_handle = display(self.widget, display_id=True)
+
+    def resend(self) -> None:
+        """Send the line again from this (the main) thread: a headless executor saves only
+        what is sent within a cell (see :mod:`qm_jupyter.notebook.widget`)."""
+        self.widget.send_state()
+        if self._display_handle is not None:
+            self._display_handle.update(self.widget)
 
     def __repr__(self) -> str:
         return f"<Sweep {self.sweep_id} in the {self.where}: {self.state.line()}>"
@@ -183,6 +193,8 @@ class Sweep:
                 return
             self._drawn = now
         self.widget.value = self._html()
+        if threading.current_thread() is not threading.main_thread():
+            _resync.mark(self)
 
     def _html(self) -> str:
         return f'<span class="qm-sweep">{html.escape(self.state.line())}</span>'

@@ -69,7 +69,7 @@ class SweepResult:
         metric = self._metric(metric)
         ran = self.trials[self.trials["status"].isin(["completed", "failed"])]
         index = pd.MultiIndex.from_frame(ran[list(self.grid)])
-        return pd.Series(ran[metric].to_numpy(dtype=float), index=index, name=metric)
+        return pd.Series(ran[metric].astype(float).to_numpy(), index=index, name=metric)
 
     def _metric(self, metric: str | None) -> str:
         metric = metric or self.metric
@@ -105,6 +105,8 @@ def trials_frame(entries: Sequence[dict[str, Any]], grid: dict[str, list[Any]]) 
     ]
     params = dict.fromkeys([*grid, *(name for entry in entries for name in entry["params"])])
     frame = pd.DataFrame(rows, columns=[*params, *METRIC_KEYS, *TRIAL_COLUMNS])
-    for key in METRIC_KEYS:  # None (undefined, or no metrics) is NaN; counts stay integers
-        frame[key] = pd.to_numeric(frame[key])
+    for key in METRIC_KEYS:  # None (undefined, or no metrics) is missing; counts stay integers
+        given = [row[key] for row in rows if row[key] is not None]
+        counted = given and all(isinstance(value, int) for value in given)
+        frame[key] = frame[key].astype("Int64") if counted else pd.to_numeric(frame[key])
     return frame.sort_values(list(grid), kind="stable", ignore_index=True)
