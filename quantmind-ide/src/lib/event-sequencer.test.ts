@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventSequencer } from './event-sequencer';
-import type { BacktestEvent } from './protocol';
+import type { BacktestEvent, StreamEvent } from './protocol';
 
 function log(backtestId: string, seq: number): BacktestEvent {
 	return {
@@ -13,7 +13,7 @@ function log(backtestId: string, seq: number): BacktestEvent {
 	};
 }
 
-const seqs = (events: BacktestEvent[]) => events.map((event) => event.seq);
+const seqs = (events: StreamEvent[]) => events.map((event) => event.seq);
 
 describe('EventSequencer', () => {
 	it('holds an event that overtook earlier ones of a followed run until they arrive', () => {

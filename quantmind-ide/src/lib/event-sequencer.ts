@@ -1,10 +1,10 @@
-import type { BacktestEvent } from './protocol';
+import { streamKey, type StreamEvent } from './protocol';
 
 /**
  * Turns the events that arrive (replays, live frames, repeats after a reconnect) into each
- * event exactly once, in seq order, per run.
+ * event exactly once, in seq order, per stream (a run's, or a sweep's keyed `sweep:<id>`).
  *
- * A followed run (one subscribed by id) is delivered strictly in order from its cursor: an
+ * A followed stream (one subscribed by id) is delivered strictly in order from its cursor: an
  * early event waits until the ones before it arrive, so a live frame that overtakes a replay
  * cannot cause a gap. Other runs (seen only through the all-runs topic) are delivered as they
  * come, minus repeats, since nothing will fill their gaps.
@@ -12,7 +12,7 @@ import type { BacktestEvent } from './protocol';
 export class EventSequencer {
 	private readonly lastSeq = new Map<string, number>();
 	private readonly followed = new Set<string>();
-	private readonly pending = new Map<string, Map<number, BacktestEvent>>();
+	private readonly pending = new Map<string, Map<number, StreamEvent>>();
 
 	/** Deliver `backtestId` in order after `since`, replacing any earlier cursor. */
 	follow(backtestId: string, since: number): void {
@@ -32,8 +32,8 @@ export class EventSequencer {
 	}
 
 	/** The events that may be handed out now that `event` arrived, in order. */
-	accept(event: BacktestEvent): BacktestEvent[] {
-		const id = event.backtest_id;
+	accept(event: StreamEvent): StreamEvent[] {
+		const id = streamKey(event);
 		const last = this.cursor(id);
 		if (event.seq <= last) return [];
 		if (!this.followed.has(id)) {
@@ -56,7 +56,7 @@ export class EventSequencer {
 		return ready;
 	}
 
-	private pendingOf(backtestId: string): Map<number, BacktestEvent> {
+	private pendingOf(backtestId: string): Map<number, StreamEvent> {
 		let waiting = this.pending.get(backtestId);
 		if (!waiting) {
 			waiting = new Map();

@@ -2,7 +2,10 @@ import type {
 	BacktestRequest,
 	RunAccepted,
 	RunRecord,
-	StrategySpec
+	StrategySpec,
+	SweepAccepted,
+	SweepRequest,
+	SweepSummary
 } from './protocol';
 
 /** How REST calls authenticate: a Jupyter token, or (cookie login) the `_xsrf` cookie on POSTs. */
@@ -65,6 +68,19 @@ export class RestApi {
 	async strategies(): Promise<StrategySpec[]> {
 		const body = await this.request<{ strategies: StrategySpec[] }>('GET', 'api/v1/strategies');
 		return body.strategies;
+	}
+
+	runSweep(request: SweepRequest): Promise<SweepAccepted> {
+		return this.request('POST', 'api/v1/sweep/run', request);
+	}
+
+	async cancelSweep(sweepId: string): Promise<void> {
+		await this.request('POST', `api/v1/sweep/${encodeURIComponent(sweepId)}/cancel`);
+	}
+
+	async listSweeps(): Promise<SweepSummary[]> {
+		const body = await this.request<{ sweeps: SweepSummary[] }>('GET', 'api/v1/sweep');
+		return body.sweeps;
 	}
 
 	private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -120,7 +120,7 @@ describe('events', () => {
 		const client = newClient();
 		const seen = recordEvents(client);
 		const subscribed: string[] = [];
-		client.on('subscribed', (message) => subscribed.push(`${message.backtest_id} after ${seen.length}`));
+		client.on('subscribed', (message) => subscribed.push(`${'backtest_id' in message ? message.backtest_id : ''} after ${seen.length}`));
 		await client.connect();
 		expect([...server.connections].map((connection) => connection.socket.protocol)).toEqual(['qm.batch']);
 		client.subscribe({ backtestId: 'r1', since: 0 });
@@ -185,6 +185,61 @@ describe('reconnection', () => {
 			backtest_id: 'r1',
 			since: 21
 		});
+	});
+
+	it('resumes a sweep cut mid-stream: every trial once, in order, beside a followed run', async () => {
+		const trial = (fast: number) => ({
+			backtest_id: `t${fast}`,
+			params: { fast, slow: 30 },
+			status: 'completed' as const,
+			metrics: { sharpe_ratio: fast / 10 },
+			objective: fast / 10,
+			error: null,
+			worker: 'tcp://127.0.0.1:1',
+			attempt: 1
+		});
+		const publishTrials = (from: number, count: number) => {
+			for (let fast = from; fast < from + count; fast++) server.publishSweep('s1', 'sweep_trial', trial(fast));
+		};
+		server.publishSweep('s1', 'sweep_start', {
+			strategy: 'sma_crossover',
+			method: 'grid',
+			total_trials: 60,
+			grid: { fast: range(1, 60), slow: [30] },
+			params: {},
+			objective: { metric: 'sharpe_ratio', direction: 'maximize' },
+			seed: 1,
+			data: START_DATA.data
+		});
+		publishTrials(1, 10);
+		startRun('r1');
+		const client = newClient();
+		const trials: number[] = [];
+		const seqs: number[] = [];
+		for (const type of ['sweep_start', 'sweep_trial', 'sweep_complete'] as const) {
+			client.on(type, (event) => {
+				expect(event.sweep_id).toBe('s1');
+				seqs.push(event.seq);
+				if (event.type === 'sweep_trial') trials.push(event.data.params.fast as number);
+			});
+		}
+		const runEvents = recordEvents(client);
+		await client.connect();
+		client.subscribe({ sweepId: 's1', since: 0 });
+		client.subscribe({ backtestId: 'r1', since: 0 });
+		await vi.waitFor(() => expect(trials).toHaveLength(10));
+
+		server.cutAll();
+		publishTrials(11, 30); // while the client is away
+		await vi.waitFor(() => expect(server.connectionCount).toBe(2));
+		publishTrials(41, 20);
+		server.publishSweep('s1', 'sweep_complete', { counts: { total: 60, completed: 60, failed: 0, cancelled: 0, skipped: 0 }, best: null, duration: 1 });
+
+		await vi.waitFor(() => expect(seqs).toHaveLength(62));
+		expect(seqs).toEqual(range(1, 62));
+		expect(trials).toEqual(range(1, 60));
+		expect(seqsOf(runEvents)).toEqual([1]); // the run's stream is its own: no sweep event in it
+		expect(server.receivedMessages()).toContainEqual({ type: 'subscribe', topic: 'sweep', sweep_id: 's1', since: 11 });
 	});
 
 	it('treats a slow-client close (4008 with a reason) like any drop and reports why', async () => {

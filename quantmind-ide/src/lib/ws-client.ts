@@ -3,12 +3,14 @@ import { EventSequencer } from './event-sequencer';
 import {
 	BATCH_SUBPROTOCOL,
 	PROTOCOL_VERSION,
+	SWEEP_TOPIC,
 	TOPIC,
+	SWEEP_KEY_PREFIX,
+	sweepKey,
 	parseServerFrame,
 	type BacktestCancelledEvent,
 	type BacktestCompleteEvent,
 	type BacktestErrorEvent,
-	type BacktestEvent,
 	type BacktestProgressEvent,
 	type BacktestRequest,
 	type BacktestStartEvent,
@@ -21,7 +23,17 @@ import {
 	type RunRecord,
 	type ServerMessage,
 	type StrategySpec,
+	type StreamEvent,
 	type SubscribedMessage,
+	type SweepAccepted,
+	type SweepCancelledEvent,
+	type SweepCompleteEvent,
+	type SweepErrorEvent,
+	type SweepProgressEvent,
+	type SweepRequest,
+	type SweepStartEvent,
+	type SweepSummary,
+	type SweepTrialEvent,
 	type SubscriptionTarget,
 	type UnsubscribedMessage
 } from './protocol';
@@ -48,6 +60,12 @@ export interface ClientEventMap {
 	backtest_complete: BacktestCompleteEvent;
 	backtest_error: BacktestErrorEvent;
 	backtest_cancelled: BacktestCancelledEvent;
+	sweep_start: SweepStartEvent;
+	sweep_trial: SweepTrialEvent;
+	sweep_progress: SweepProgressEvent;
+	sweep_complete: SweepCompleteEvent;
+	sweep_error: SweepErrorEvent;
+	sweep_cancelled: SweepCancelledEvent;
 	connected: ConnectedMessage;
 	subscribed: SubscribedMessage;
 	unsubscribed: UnsubscribedMessage;
@@ -76,9 +94,11 @@ export interface BacktestClientOptions extends RestAuth {
 }
 
 export interface SubscribeOptions {
-	/** Follow one run; without it, receive the live events of every run. */
+	/** Follow one run; without it (and without sweepId), receive the live events of every run. */
 	backtestId?: string;
-	/** Replay that run's stored events after this seq (0 = from the start); defaults to the last one seen. */
+	/** Follow one sweep's own stream (sweep_start, sweep_trial, ...). */
+	sweepId?: string;
+	/** Replay the stream's stored events after this seq (0 = from the start); defaults to the last one seen. */
 	since?: number;
 }
 
@@ -116,7 +136,7 @@ export class BacktestClient {
 	private readonly heartbeatIntervalMs: number;
 	private readonly handlers = new Map<ClientEventType, Set<Handler<ClientEventType>>>();
 	private readonly sequencer = new EventSequencer();
-	/** What to (re)subscribe on every connect: run ids, or ALL_RUNS for the topic. */
+	/** What to (re)subscribe on every connect: stream keys (run ids, `sweep:<id>`), or ALL_RUNS for the topic. */
 	private readonly subscriptions = new Set<string>();
 
 	private socket: WebSocket | null = null;
@@ -169,19 +189,18 @@ export class BacktestClient {
 	}
 
 	/**
-	 * Receive live events of every run, or follow one run from `since`. Kept across reconnects
-	 * (a followed run resumes after the last event delivered). Returns the unsubscribe function.
+	 * Receive live events of every run, or follow one run or one sweep from `since`. Kept across
+	 * reconnects (a followed stream resumes after the last event delivered). Returns the
+	 * unsubscribe function.
 	 */
-	subscribe({ backtestId, since }: SubscribeOptions = {}): () => void {
-		const key = backtestId ?? ALL_RUNS;
-		if (backtestId !== undefined) {
-			this.sequencer.follow(backtestId, since ?? this.sequencer.cursor(backtestId));
-		}
+	subscribe({ backtestId, sweepId, since }: SubscribeOptions = {}): () => void {
+		const key = sweepId !== undefined ? sweepKey(sweepId) : (backtestId ?? ALL_RUNS);
+		if (key !== ALL_RUNS) this.sequencer.follow(key, since ?? this.sequencer.cursor(key));
 		this.subscriptions.add(key);
 		this.sendSubscribe(key);
 		return () => {
 			if (!this.subscriptions.delete(key)) return;
-			if (backtestId !== undefined) this.sequencer.unfollow(backtestId);
+			if (key !== ALL_RUNS) this.sequencer.unfollow(key);
 			this.send({ type: 'unsubscribe', ...this.target(key) });
 		};
 	}
@@ -204,6 +223,18 @@ export class BacktestClient {
 
 	strategies(): Promise<StrategySpec[]> {
 		return this.api.strategies();
+	}
+
+	runSweep(request: SweepRequest): Promise<SweepAccepted> {
+		return this.api.runSweep(request);
+	}
+
+	cancelSweep(sweepId: string): Promise<void> {
+		return this.api.cancelSweep(sweepId);
+	}
+
+	listSweeps(): Promise<SweepSummary[]> {
+		return this.api.listSweeps();
 	}
 
 	/** Close for good: no reconnect after this. */
@@ -324,7 +355,7 @@ export class BacktestClient {
 		}
 	}
 
-	private emitEvent(event: BacktestEvent): void {
+	private emitEvent(event: StreamEvent): void {
 		this.emit(event.type, event as never);
 	}
 
@@ -347,7 +378,10 @@ export class BacktestClient {
 	// ---- sending --------------------------------------------------------------------------
 
 	private target(key: string): SubscriptionTarget {
-		return key === ALL_RUNS ? { topic: TOPIC } : { topic: TOPIC, backtest_id: key };
+		if (key === ALL_RUNS) return { topic: TOPIC };
+		return key.startsWith(SWEEP_KEY_PREFIX)
+			? { topic: SWEEP_TOPIC, sweep_id: key.slice(SWEEP_KEY_PREFIX.length) }
+			: { topic: TOPIC, backtest_id: key };
 	}
 
 	private sendSubscribe(key: string): void {

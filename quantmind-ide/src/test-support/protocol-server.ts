@@ -9,10 +9,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
 	BATCH_SUBPROTOCOL,
+	sweepKey,
 	type BacktestEvent,
 	type BacktestEventType,
 	type ClientMessage,
-	type RunRecord
+	type RunRecord,
+	type StreamEvent,
+	type SweepEvent
 } from '../lib/protocol';
 import { STRATEGIES } from './fixtures';
 
@@ -24,6 +27,7 @@ export const TEST_BASE_PATH = '/a%40b/';
 interface Connection {
 	socket: WebSocket;
 	allRuns: boolean;
+	/** Followed streams: run ids and `sweep:<id>` keys. */
 	runs: Set<string>;
 	received: ClientMessage[];
 }
@@ -36,7 +40,8 @@ export interface RecordedRequest {
 }
 
 export class ProtocolServer {
-	readonly events = new Map<string, BacktestEvent[]>();
+	/** Every stream's events by its key (a run's id, or `sweep:<id>`). */
+	readonly events = new Map<string, StreamEvent[]>();
 	readonly connections = new Set<Connection>();
 	readonly requests: RecordedRequest[] = [];
 	/** Every connection ever accepted, including closed ones. */
@@ -86,19 +91,25 @@ export class ProtocolServer {
 		type: T,
 		data: Extract<BacktestEvent, { type: T }>['data']
 	): BacktestEvent {
-		const stored = this.events.get(backtestId) ?? [];
-		this.events.set(backtestId, stored);
-		const event = {
-			type,
-			topic: 'backtest',
-			backtest_id: backtestId,
-			seq: stored.length + 1,
-			timestamp: new Date().toISOString(),
-			data
-		} as BacktestEvent;
+		return this.append(backtestId, { type, topic: 'backtest', backtest_id: backtestId, data }) as BacktestEvent;
+	}
+
+	/** Store a sweep's next event on its own stream; the all-runs topic sees it too. */
+	publishSweep<T extends SweepEvent['type']>(
+		sweepId: string,
+		type: T,
+		data: Extract<SweepEvent, { type: T }>['data']
+	): SweepEvent {
+		return this.append(sweepKey(sweepId), { type, topic: 'sweep', sweep_id: sweepId, data }) as SweepEvent;
+	}
+
+	private append(key: string, fields: Record<string, unknown>): StreamEvent {
+		const stored = this.events.get(key) ?? [];
+		this.events.set(key, stored);
+		const event = { ...fields, seq: stored.length + 1, timestamp: new Date().toISOString() } as StreamEvent;
 		stored.push(event);
 		for (const connection of this.connections) {
-			if (connection.allRuns || connection.runs.has(backtestId)) this.sendJson(connection, event);
+			if (connection.allRuns || connection.runs.has(key)) this.sendJson(connection, event);
 		}
 		return event;
 	}
@@ -173,13 +184,16 @@ export class ProtocolServer {
 			this.sendJson(connection, { type: 'pong' });
 			return;
 		}
-		const id = message.backtest_id;
+		const sweep = message.topic === 'sweep' ? message.sweep_id : undefined;
+		const run = message.topic === 'backtest' ? message.backtest_id : undefined;
+		const target = sweep !== undefined ? { topic: 'sweep', sweep_id: sweep } : { topic: 'backtest', ...(run ? { backtest_id: run } : {}) };
+		const id = sweep !== undefined ? sweepKey(sweep) : run;
 		if (id !== undefined && !this.events.has(id)) {
-			this.sendError(connection, 'unknown_run', `no run ${id}`);
+			this.sendError(connection, 'unknown_run', `no stream ${id}`);
 			return;
 		}
 		if (message.type === 'subscribe') {
-			const subscribed = { type: 'subscribed', topic: 'backtest', ...(id ? { backtest_id: id } : {}) };
+			const subscribed = { type: 'subscribed', ...target, ...(id ? { since: message.since ?? 0 } : {}) };
 			if (id === undefined) {
 				connection.allRuns = true;
 				this.sendJson(connection, subscribed);
@@ -192,7 +206,7 @@ export class ProtocolServer {
 		} else {
 			if (id === undefined) connection.allRuns = false;
 			else connection.runs.delete(id);
-			this.sendJson(connection, { type: 'unsubscribed', topic: 'backtest', ...(id ? { backtest_id: id } : {}) });
+			this.sendJson(connection, { type: 'unsubscribed', ...target });
 		}
 	}
 
