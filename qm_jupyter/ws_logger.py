@@ -134,6 +134,8 @@ class BacktestProgressStreamer:
         trades_count: int,
         pnl: float,
         equity: float,
+        time: str | None = None,
+        price: float | None = None,
     ) -> None:
         progress = 100.0 * bars_processed / total_bars if total_bars else 100.0
         self.report_progress(
@@ -143,6 +145,7 @@ class BacktestProgressStreamer:
             trades_count=trades_count,
             pnl=pnl,
             equity=equity,
+            **({} if time is None else {"time": time, "price": price}),
         )
 
     def on_complete(self, metrics: dict[str, Any]) -> None:

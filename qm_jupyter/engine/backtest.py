@@ -26,7 +26,7 @@ from .errors import ParamError
 from .ledger import Ledger, all_in_ledger, equity_curve, fill_bars
 from .metrics import compute_metrics, infer_periods_per_year
 from .registry import StrategyLike, as_strategy, validate_params
-from .reporting import Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
+from .reporting import BarTimes, Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
 from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
 from .strategy import Strategy, VectorStrategy
@@ -138,8 +138,11 @@ def run_backtest(
         "" if conventions == "qm" else f", conventions {conventions}",
     )
     points = checkpoints(n, progress_every)
-    progress = Progress(n, settings.initial_balance, observer, should_stop)
-    trade_log = TradeLog(run_log, index)
+    times = BarTimes(index)
+    progress = Progress(
+        n, settings.initial_balance, observer, should_stop, times, prices["close"].to_numpy()
+    )
+    trade_log = TradeLog(run_log, times)
     instance = cls(**resolved)
     start_bar = 0
     if isinstance(instance, VectorStrategy) and _ledger_settings(settings):

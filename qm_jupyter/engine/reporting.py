@@ -35,9 +35,19 @@ class RunObserver(Protocol):
         first_bar_time, last_bar_time (ISO 8601)."""
 
     def on_progress(
-        self, *, bars_processed: int, total_bars: int, trades_count: int, pnl: float, equity: float
+        self,
+        *,
+        bars_processed: int,
+        total_bars: int,
+        trades_count: int,
+        pnl: float,
+        equity: float,
+        time: str | None,
+        price: float | None,
     ) -> None:
-        """Every `progress_every` bars in bar order, and once at bars_processed == total_bars."""
+        """Every `progress_every` bars in bar order, and once at bars_processed == total_bars;
+        `time` and `price` are the last processed bar's (ISO 8601) time and close, so a chart
+        can mark equity to market while the run goes."""
 
     def on_log(self, level: int, source: str, message: str) -> None:
         """A log line of the run (a `logging` level): `source` is "engine" (start, trades, end,
@@ -94,11 +104,15 @@ class Progress:
         initial_balance: float,
         observer: RunObserver | None,
         should_stop: Callable[[], bool] | None,
+        times: BarTimes | None = None,
+        close: np.ndarray | None = None,
     ) -> None:
         self.total_bars = total_bars
         self.initial_balance = initial_balance
         self.observer = observer
         self.should_stop = should_stop
+        self.times = times
+        self.close = close
 
     def check_stop(self, bars_processed: int) -> None:
         """Raise BacktestCancelled if the caller asked the run to stop."""
@@ -108,13 +122,38 @@ class Progress:
     def __call__(self, bars_processed: int, trades_count: int, equity: float) -> None:
         self.check_stop(bars_processed)
         if self.observer is not None:
+            last = bars_processed - 1
             self.observer.on_progress(
                 bars_processed=bars_processed,
                 total_bars=self.total_bars,
                 trades_count=trades_count,
                 pnl=equity - self.initial_balance,
                 equity=equity,
+                time=None if self.times is None or last < 0 else self.times.iso(last),
+                price=None if self.close is None or last < 0 else float(self.close[last]),
             )
+
+
+class BarTimes:
+    """ISO 8601 times of a run's bars, cheap one at a time (integers, no pandas per call)."""
+
+    def __init__(self, index: pd.DatetimeIndex) -> None:
+        self._micros = index.as_unit("us").asi8
+        self._tz = index.tz
+
+    def iso(self, bar: int) -> str:
+        moment = _EPOCH + timedelta(microseconds=int(self._micros[bar]))
+        if self._tz is not None:
+            moment = moment.replace(tzinfo=UTC).astimezone(self._tz)
+        return moment.isoformat()
+
+    def iso_many(self, bars: np.ndarray) -> list[str]:
+        """``iso`` of many bars: vectorized for naive or UTC times on whole seconds."""
+        micros = self._micros[bars]
+        if (self._tz is None or str(self._tz) == "UTC") and not (micros % 1_000_000).any():
+            text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="s").tolist()
+            return text if self._tz is None else [t + "+00:00" for t in text]
+        return [self.iso(bar) for bar in bars.tolist()]
 
 
 class TradeLog:
@@ -127,32 +166,17 @@ class TradeLog:
 
     MESSAGE = "Trade %d: %s %.6g @ %.6g on %s, exit @ %.6g on %s (%s), pnl %+.2f (%+.2f%%)"
 
-    def __init__(self, run_log: RunLog, index: pd.DatetimeIndex) -> None:
+    def __init__(self, run_log: RunLog, times: BarTimes) -> None:
         self.run_log = run_log
         self.enabled = run_log.enabled(logging.INFO)
-        # Bar times as integers: formatting one per trade stays cheap (no pandas per call).
-        self._micros = index.as_unit("us").asi8
-        self._tz = index.tz
-
-    def _iso(self, bar: int) -> str:
-        moment = _EPOCH + timedelta(microseconds=int(self._micros[bar]))
-        if self._tz is not None:
-            moment = moment.replace(tzinfo=UTC).astimezone(self._tz)
-        return moment.isoformat()
-
-    def iso_times(self, bars: np.ndarray) -> list[str]:
-        """``_iso`` of many bars: vectorized for naive or UTC times on whole seconds."""
-        micros = self._micros[bars]
-        if (self._tz is None or str(self._tz) == "UTC") and not (micros % 1_000_000).any():
-            text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="s").tolist()
-            return text if self._tz is None else [t + "+00:00" for t in text]
-        return [self._iso(bar) for bar in bars.tolist()]
+        self.times = times
 
     def closed(self, number: int, size: float, entry_bar: int, exit_bar: int, *trade: Any) -> None:
         """Log trade `number` (1-based) given by its signed size and bars, then the fields of
         :meth:`log` after the times (entry_price, exit_price, reason, pnl, ret)."""
         if self.enabled:
-            self.log(number, size, self._iso(entry_bar), self._iso(exit_bar), *trade)
+            iso = self.times.iso
+            self.log(number, size, iso(entry_bar), iso(exit_bar), *trade)
 
     def log(
         self,
@@ -195,8 +219,8 @@ def _trade_rows(ledger: Ledger, trade_log: TradeLog) -> Iterator[tuple[Any, ...]
         reasons[-1] = "finalize"
     return zip(
         ledger.units.tolist(),
-        trade_log.iso_times(ledger.entry_bar),
-        trade_log.iso_times(ledger.exit_bar),
+        trade_log.times.iso_many(ledger.entry_bar),
+        trade_log.times.iso_many(ledger.exit_bar),
         ledger.entry_price.tolist(),
         ledger.exit_price.tolist(),
         reasons,
