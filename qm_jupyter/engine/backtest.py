@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .bar_loop import attach, run_bars
+from .bar_loop import attach, open_trades_table, run_bars
 from .broker import Settings, resolve_settings
 from .data import DataSource, load_prices
 from .errors import ParamError
@@ -29,6 +29,7 @@ from .registry import StrategyLike, as_strategy, validate_params
 from .reporting import BarTimes, Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
 from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
+from .stats import compute_stats
 from .strategy import Strategy, VectorStrategy
 
 
@@ -145,6 +146,7 @@ def run_backtest(
     trade_log = TradeLog(run_log, times)
     instance = cls(**resolved)
     start_bar = 0
+    open_trades = None
     if isinstance(instance, VectorStrategy) and _ledger_settings(settings):
         progress.check_stop(0)
         ledger = _vector_ledger(instance, prices, settings.initial_balance, settings.fee_parts[1])
@@ -154,14 +156,25 @@ def run_backtest(
         trades = trades_frame(ledger, index)
     else:
         bars = _as_bars(instance, prices) if isinstance(instance, VectorStrategy) else instance
-        attach(bars, prices, settings, run_log, trade_log)
+        broker = attach(bars, prices, settings, run_log, trade_log)
         bars.init()
         run = run_bars(bars, points, progress)
         equity, trades, start_bar = run.equity, run.trades, run.start
+        open_trades = open_trades_table(broker)
     if trades.empty:
         _warn_no_trade(run_log, instance, resolved, n)
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
+    equity_series = pd.Series(equity, index=index, name="equity", copy=False)
+    stats = compute_stats(
+        equity_series,
+        trades,
+        prices,
+        conventions=settings.conventions,
+        warmup=min(start_bar - settings.warmup_offset, n - 1),
+        open_trades=open_trades,
+        periods_per_year=periods_per_year,
+    )
     metrics = compute_metrics(
         equity,
         trades["return"].to_numpy(),
@@ -183,15 +196,15 @@ def run_backtest(
     )
     if observer is not None:
         observer.on_complete(metrics)
-    # result.stats: engine/stats.py's compute_stats(equity, trades, prices, ...) goes here.
     return BacktestResult(
         cls.name,
         resolved,
         metrics,
-        pd.Series(equity, index=index, name="equity", copy=False),
+        equity_series,
         trades,
         described,
         start_bar,
+        stats.rename(cls.name),
     )
 
 

@@ -8,6 +8,7 @@ fills what bar i fills and marks the equity at its close, then `next()` runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from math import copysign
 from typing import Any
 
 import numpy as np
@@ -92,26 +93,79 @@ def run_bars(strategy: Strategy, points: list[int], progress: Progress) -> BarRu
 def trades_table(broker: Broker) -> pd.DataFrame:
     """`result.trades` of a per-bar run: one row per closed trade (or closed piece)."""
     trades = broker.closed_trades
+    return _table(
+        broker,
+        trades,
+        [t.exit_bar for t in trades],
+        [t.exit_price for t in trades],
+        [t.pl for t in trades],
+        [t.commission for t in trades],
+        [broker.trade_return(t) for t in trades],
+        [t.exit_reason for t in trades],
+    )
+
+
+def open_trades_table(broker: Broker) -> pd.DataFrame:
+    """The trades still open at the end, in `trades_table`'s columns, marked at the last
+    close: exit_bar the last bar, `pnl` net of the entry fee paid (`commission`), and
+    exit_reason "open"."""
+    trades = broker.trades
+    last = len(broker.closes) - 1
+    mark = broker.closes[last]
+    pnl = [t.size * (mark - t.entry_price) - t._fee for t in trades]
+    if broker.settings.return_basis == "notional":
+        returns = [
+            copysign(1.0, t.size) * (mark / t.entry_price - 1.0)
+            - t._fee / (abs(t.size) * t.entry_price)
+            for t in trades
+        ]
+    else:
+        returns = [
+            p / (abs(t.size) * t.entry_price + t._fee) for p, t in zip(pnl, trades, strict=True)
+        ]
+    k = len(trades)
+    return _table(
+        broker,
+        trades,
+        [last] * k,
+        [mark] * k,
+        pnl,
+        [t._fee for t in trades],
+        returns,
+        ["open"] * k,
+    )
+
+
+def _table(
+    broker: Broker,
+    trades: list[Trade],
+    exit_bar: list[Any],
+    exit_price: list[Any],
+    pnl: list[float],
+    commission: list[float],
+    returns: list[float],
+    reasons: list[Any],
+) -> pd.DataFrame:
     index = broker.index
     nan = float("nan")
     rows: dict[str, Any] = {
         "size": [t.size for t in trades],
         "entry_bar": np.array([t.entry_bar for t in trades], dtype=np.int64),
-        "exit_bar": np.array([t.exit_bar for t in trades], dtype=np.int64),
+        "exit_bar": np.array(exit_bar, dtype=np.int64),
     }
     rows["entry_time"] = index[rows["entry_bar"]]
     rows["exit_time"] = index[rows["exit_bar"]]
     rows.update(
         {
             "entry_price": [t.entry_price for t in trades],
-            "exit_price": [t.exit_price for t in trades],
+            "exit_price": exit_price,
             "sl": [nan if t.sl is None else t.sl for t in trades],
             "tp": [nan if t.tp is None else t.tp for t in trades],
-            "pnl": [t.pl for t in trades],
-            "commission": [t.commission for t in trades],
-            "return": [broker.trade_return(t) for t in trades],
+            "pnl": pnl,
+            "commission": commission,
+            "return": returns,
             "tag": pd.Series([t.tag for t in trades], dtype=object),
-            "exit_reason": pd.Series([t.exit_reason for t in trades], dtype=object),
+            "exit_reason": pd.Series(reasons, dtype=object),
         }
     )
     return pd.DataFrame(rows, columns=list(TRADE_COLUMNS)).astype(FLOAT_COLUMNS)

@@ -46,8 +46,8 @@ class BacktestResult:
     >>> result = run_backtest({"sample": "gbm", "bars": 1000}, "buy_and_hold")
     >>> result.trades[["entry_bar", "exit_bar", "exit_reason"]].values.tolist()
     [[1, 999, 'finalize']]
-    >>> result.stats["total_trades"], result.equity.index[0].isoformat()
-    (1, '2020-01-01T00:00:00+00:00')
+    >>> result.stats["# Trades"], result.stats["Open Trades"], result.equity.index[0].isoformat()
+    (1, 1, '2020-01-01T00:00:00+00:00')
     >>> float(result.drawdown.min()) == result.metrics["max_drawdown"]
     True
     """
@@ -61,17 +61,14 @@ class BacktestResult:
     settings: dict[str, Any] = field(default_factory=dict, repr=False)
     #: The bar where a per-bar strategy's `next()` first ran (0 for vectorized runs).
     start_bar: int = 0
+    #: The statistics under the run's conventions (`qm_jupyter.engine.stats.compute_stats`).
+    stats: pd.Series = field(default_factory=lambda: pd.Series(dtype=object), repr=False)
 
     @property
     def drawdown(self) -> pd.Series:
         """equity / its running peak - 1 at every close (<= 0; its minimum is max_drawdown)."""
         equity = self.equity
         return (equity / equity.cummax() - 1.0).rename("drawdown")
-
-    @property
-    def stats(self) -> pd.Series:
-        """The metrics as a Series, for display."""
-        return pd.Series(self.metrics, name=self.strategy, dtype=object)
 
     def __repr__(self) -> str:
         m = self.metrics

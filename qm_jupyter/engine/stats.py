@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,57 @@ from .errors import ParamError
 from .metrics import infer_periods_per_year, sharpe_ratio
 
 CONVENTIONS = ("qm", "backtesting.py")
+#: Every statistic's name in the order `compute_stats` gives them (backtesting.py's keys, then
+#: qm's extras): a run's stats are a subsequence of it.
+STAT_NAMES = (
+    "Start",
+    "End",
+    "Duration",
+    "Exposure Time [%]",
+    "Equity Final [$]",
+    "Equity Peak [$]",
+    "Commissions [$]",
+    "Return [%]",
+    "Buy & Hold Return [%]",
+    "Return (Ann.) [%]",
+    "Volatility (Ann.) [%]",
+    "CAGR [%]",
+    "Sharpe Ratio",
+    "Sortino Ratio",
+    "Calmar Ratio",
+    "Alpha [%]",
+    "Beta",
+    "Max. Drawdown [%]",
+    "Avg. Drawdown [%]",
+    "Max. Drawdown Duration",
+    "Avg. Drawdown Duration",
+    "# Trades",
+    "Win Rate [%]",
+    "Best Trade [%]",
+    "Worst Trade [%]",
+    "Avg. Trade [%]",
+    "Max. Trade Duration",
+    "Avg. Trade Duration",
+    "Profit Factor",
+    "Expectancy [%]",
+    "SQN",
+    "Kelly Criterion",
+    "Open Trades",
+    "Open Trade P&L [$]",
+    "Max. Consecutive Wins",
+    "Max. Consecutive Losses",
+    "# Long Trades",
+    "Long Win Rate [%]",
+    "Long P&L [$]",
+    "# Short Trades",
+    "Short Win Rate [%]",
+    "Short P&L [$]",
+    "Avg. MAE [%]",
+    "Worst MAE [%]",
+    "Avg. MFE [%]",
+    "Best MFE [%]",
+    "Periods per Year",
+)
 
 # Weekend share above which backtesting.py annualises by 365 days instead of 252.
 _WEEKEND_SHARE = 2 / 7 * 0.6
@@ -197,6 +249,10 @@ def wire_key(key: str) -> str:
     return re.sub(r"[^0-9a-zA-Z]+", "_", key).strip("_").lower()
 
 
+#: The name of each wire key of `STAT_NAMES`.
+WIRE_NAMES = {wire_key(name): name for name in STAT_NAMES}
+
+
 def stats_to_wire(stats: pd.Series) -> dict[str, Any]:
     """The stats as strict-JSON values under snake_case keys, for `backtest_complete`.
 
@@ -204,6 +260,22 @@ def stats_to_wire(stats: pd.Series) -> dict[str, Any]:
     (float), which sort and subtract without parsing; numpy numbers -> Python int/float.
     """
     return {wire_key(k): _wire_value(v) for k, v in stats.items()}
+
+
+def stats_from_wire(wire: Mapping[str, Any]) -> pd.Series:
+    """`stats_to_wire`'s inverse (a `backtest_complete`'s `stats`): the names of `STAT_NAMES`,
+    Start/End as timestamps, durations as Timedelta, None as NaN (NaT for times)."""
+    out: dict[str, Any] = {}
+    for key, value in wire.items():
+        name = WIRE_NAMES.get(key, key)
+        if name in ("Start", "End"):
+            value = pd.NaT if value is None else pd.Timestamp(value)
+        elif name.endswith("Duration"):
+            value = pd.NaT if value is None else pd.Timedelta(seconds=value)
+        elif value is None:
+            value = np.nan
+        out[name] = value
+    return pd.Series(out, dtype=object)
 
 
 def _wire_value(value: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Each case is one strategy written twice, in backtesting.py's API and in ours, with the same
 logic. Compared: the trades exactly (count, entry and exit bars, sizes, tags) and their prices,
-P&L, commissions, returns, SL and TP to 1e-12, and the equity at every close to 1e-12.
+P&L, commissions, returns, SL and TP to 1e-12, the equity at every close to 1e-12, and
+`result.stats`: the same keys in the same order, values to rel 1e-9 (NaN where it gives NaN).
 Then each convention setting, flipped alone to qm's value, must break parity in some case.
 
 backtesting.py is AGPL and test-only: qm_jupyter never imports it.
@@ -311,14 +312,29 @@ def assert_same(result, stats: pd.Series) -> None:
     np.testing.assert_allclose(result.equity.to_numpy(), equity, rtol=1e-12, err_msg="equity")
 
 
+def assert_same_stats(ours_: pd.Series, stats: pd.Series) -> None:
+    """Every public key of backtesting.py's stats, in its order, equal to rel 1e-9."""
+    theirs_ = stats[[k for k in stats.index if not k.startswith("_")]]
+    assert ours_.index.tolist() == theirs_.index.tolist()
+    for key, expected in theirs_.items():
+        got = ours_[key]
+        if pd.isna(expected):
+            assert pd.isna(got), (key, got)
+        elif isinstance(expected, pd.Timestamp | pd.Timedelta):
+            assert got == expected, (key, got, expected)
+        else:
+            assert got == pytest.approx(expected, rel=1e-9, abs=0), (key, got, expected)
+
+
 @pytest.mark.parametrize("data", list(DATA))
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_trades_and_equity(case, data):
+def test_same_trades_equity_and_stats(case, data):
     stats = theirs(case, data)
     result = ours(case, data)
     assert_same(result, stats)
     assert result.metrics["total_trades"] == stats["# Trades"]
     assert result.metrics["final_balance"] == pytest.approx(stats["Equity Final [$]"], rel=1e-12)
+    assert_same_stats(result.stats, stats)
 
 
 def test_cases_cover_what_they_claim():

@@ -165,7 +165,7 @@ def test_default_logger_and_result_repr(caplog):
     assert messages[-1].startswith("Backtest complete:")
     assert sum(m.startswith("Trade ") for m in messages) == r.metrics["total_trades"]
     assert repr(r).startswith("<BacktestResult sma_crossover(fast=10, slow=20): 1050 bars")
-    assert r.stats["bars"] == 1050
+    assert r.stats.name == "sma_crossover" and r.stats["# Trades"] == r.metrics["total_trades"]
     assert len(r.equity) == 1050 and r.equity.name == "equity"
 
 

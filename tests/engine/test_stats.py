@@ -24,10 +24,14 @@ from backtesting.test import EURUSD, GOOG, SMA
 # tests/ is on sys.path (tests/conftest.py is a rootdir conftest, prepend import mode).
 from backtesting_reference import LongOnlySmaCross
 
+from qm_jupyter.engine import run_backtest
 from qm_jupyter.engine.errors import ParamError
 from qm_jupyter.engine.metrics import max_drawdown, sharpe_ratio
 from qm_jupyter.engine.stats import (
+    STAT_NAMES,
+    WIRE_NAMES,
     compute_stats,
+    stats_from_wire,
     stats_to_wire,
     trade_excursions,
     wire_key,
@@ -466,6 +470,24 @@ def test_wire_is_strict_json_in_snake_case():
     assert stats_to_wire(odd) == {"a": None, "b": None, "c": 3, "d": "x", "e": None}
 
 
+def test_stat_names_order_and_wire_round_trip(run):
+    """STAT_NAMES lists every key in compute_stats' order; from_wire(to_wire(s)) gives s back."""
+    _, _, inputs = run
+    for stats in (compute_stats(**inputs), compute_stats(**inputs, conventions="backtesting.py")):
+        names = stats.index.tolist()
+        assert names == [k for k in STAT_NAMES if k in names]
+        back = stats_from_wire(stats_to_wire(stats))
+        assert back.index.tolist() == names
+        for key, value in stats.items():
+            if pd.isna(value):
+                assert pd.isna(back[key]), key
+            elif isinstance(value, pd.Timedelta):
+                assert abs(back[key] - value) < pd.Timedelta(microseconds=1), key
+            else:
+                assert back[key] == value, key
+    assert len(WIRE_NAMES) == len(STAT_NAMES)
+
+
 def test_bad_input():
     with pytest.raises(ParamError, match="conventions"):
         compute_stats(EQUITY, ONE_LONG, DATA, conventions="zipline")
@@ -487,3 +509,19 @@ def test_too_short_to_annualise_and_no_exit_reason():
     one_bar = compute_stats(EQUITY.iloc[:1], trades.iloc[:0], DATA.iloc[:1])
     assert math.isnan(one_bar["Periods per Year"]) and math.isnan(one_bar["CAGR [%]"])
     assert one_bar["Return [%]"] == 0.0
+
+
+def test_run_backtest_stats_count_open_trades_in_qm_only():
+    """A trade still open at the end (finalize_trades=False) is in qm's stats, marked at the
+    last close with its entry fee; backtesting.py's leave it out."""
+    sample = {"sample": "gbm", "bars": 500, "seed": 1}
+    run = {"commission": 0.001, "finalize_trades": False}
+    r = run_backtest(sample, "buy_and_hold", **run)
+    assert r.trades.empty
+    s = r.stats
+    assert s["Open Trades"] == 1 and s["# Trades"] == 0
+    assert s["Open Trade P&L [$]"] == pytest.approx(r.equity.iloc[-1] - 10_000, rel=1e-12)
+    assert s["Commissions [$]"] > 0
+    assert s["Exposure Time [%]"] == pytest.approx(499 / 500 * 100)
+    bt = run_backtest(sample, "buy_and_hold", conventions="backtesting.py", **run).stats
+    assert "Open Trades" not in bt.index and bt["Exposure Time [%]"] == 0
