@@ -1,4 +1,6 @@
+import { LogHold } from './log-hold';
 import type { LogLine } from './log-filter';
+import { chartFromEquityCurve, chartFromPayload, LiveChart, type RunChartModel } from './run-chart-data';
 import type {
 	BacktestCancelledData,
 	BacktestCompleteData,
@@ -10,12 +12,9 @@ import type {
 	StoredRequest
 } from './protocol';
 
-/** A point of the equity chart: `x` is bars processed while the run is live, then
- * milliseconds since the first bar once `backtest_complete` brings the run's own curve. */
-export interface EquityPoint {
-	x: number;
-	equity: number;
-}
+/** The ETA shows once the pace is measured over this long and the run is this far (the notebook's rule). */
+const ETA_MIN_MS = 2000;
+const ETA_MIN_PERCENT = 1;
 
 /**
  * What the page shows about one run, built only from that run's events, so a live run and a
@@ -29,12 +28,19 @@ export class RunView {
 	result = $state.raw<BacktestCompleteData | null>(null);
 	error = $state.raw<BacktestErrorData | null>(null);
 	cancelled = $state.raw<BacktestCancelledData | null>(null);
-	equity = $state.raw<EquityPoint[]>([]);
-	/** Estimated seconds left, from the pace between the start and the latest progress event. */
+	/** Bumped when the chart changed; `chart` builds the model only when read. */
+	chartRevision = $state(0);
+	/** Estimated seconds left, from the pace since the first progress point. */
 	etaSeconds = $state<number | null>(null);
 	logCount = $state(0);
 	readonly logs: LogLine[] = [];
-	private startedAtMs: number | null = null;
+	private firstProgress: { percent: number; ms: number } | null = null;
+	private live = new LiveChart(null, null);
+	private final: RunChartModel | null = null;
+	private readonly hold = new LogHold<LogLine>((lines) => {
+		this.logs.push(...lines);
+		this.logCount = this.logs.length;
+	});
 
 	constructor(
 		readonly backtestId: string,
@@ -43,6 +49,16 @@ export class RunView {
 		readonly request: StoredRequest
 	) {
 		this.status = status;
+	}
+
+	/** The run's chart: the server's final one, else the live points so far. */
+	get chart(): RunChartModel {
+		return this.final ?? this.live.model();
+	}
+
+	/** Stop the log hold's timer of a view no longer shown. */
+	dispose(): void {
+		this.hold.dispose();
 	}
 
 	get finished(): boolean {
@@ -54,51 +70,50 @@ export class RunView {
 			case 'backtest_start':
 				this.status = 'running';
 				this.start = event.data;
-				this.startedAtMs = Date.parse(event.timestamp);
-				if (event.data.initial_balance != null) {
-					this.equity = [{ x: 0, equity: event.data.initial_balance }];
-				}
+				this.live = new LiveChart(event.data.initial_balance, event.data.first_bar_time);
+				this.chartRevision += 1;
 				return;
 			case 'backtest_progress':
 				this.status = 'running';
 				this.progress = event.data;
-				if (event.data.equity != null) {
-					this.equity = [...this.equity, { x: event.data.bars_processed, equity: event.data.equity }];
-				}
+				this.live.add(event.data);
+				this.chartRevision += 1;
 				this.etaSeconds = this.estimateEta(event.data.progress, Date.parse(event.timestamp));
+				this.hold.progress();
 				return;
 			case 'log_entry':
-				this.logs.push({ seq: event.seq, ...event.data });
-				this.logCount = this.logs.length;
+				this.hold.line({ seq: event.seq, ...event.data });
 				return;
 			case 'backtest_complete':
 				this.status = 'completed';
 				this.result = event.data;
 				this.etaSeconds = 0;
-				if (event.data.equity_curve?.length) {
-					const first = Date.parse(event.data.equity_curve[0][0]);
-					this.equity = event.data.equity_curve.map(([time, equity]) => ({
-						x: Date.parse(time) - first,
-						equity
-					}));
-				}
+				if (event.data.chart?.time.length) this.final = chartFromPayload(event.data.chart);
+				else if (event.data.equity_curve?.length) this.final = chartFromEquityCurve(event.data.equity_curve);
+				this.chartRevision += 1;
+				this.hold.progress();
 				return;
 			case 'backtest_error':
 				this.status = 'failed';
 				this.error = event.data;
 				this.etaSeconds = null;
+				this.hold.progress();
 				return;
 			case 'backtest_cancelled':
 				this.status = 'cancelled';
 				this.cancelled = event.data;
 				this.etaSeconds = null;
+				this.hold.progress();
 				return;
 		}
 	}
 
-	private estimateEta(progress: number, nowMs: number): number | null {
-		if (this.startedAtMs === null || !(progress > 0) || Number.isNaN(nowMs)) return null;
-		const elapsed = (nowMs - this.startedAtMs) / 1000;
-		return (elapsed * (100 - progress)) / progress;
+	private estimateEta(percent: number, nowMs: number): number | null {
+		if (Number.isNaN(nowMs)) return null;
+		this.firstProgress ??= { percent, ms: nowMs };
+		const elapsed = nowMs - this.firstProgress.ms;
+		const gained = percent - this.firstProgress.percent;
+		if (elapsed < ETA_MIN_MS || percent < ETA_MIN_PERCENT || !(gained > 0)) return null;
+		return ((elapsed / 1000) * (100 - percent)) / gained;
 	}
 }

@@ -1,3 +1,4 @@
+import { vi } from 'vitest';
 import '@testing-library/jest-dom/vitest';
 
 // jsdom has no layout and no ResizeObserver (which `bind:clientHeight` uses): sizes stay 0.
@@ -6,3 +7,6 @@ globalThis.ResizeObserver ??= class {
 	unobserve() {}
 	disconnect() {}
 };
+
+// jsdom has no canvas: charts get a stand-in that keeps the last option each was given.
+vi.mock('$lib/charts/echarts', async () => (await import('./fake-echarts')).fakeEcharts);

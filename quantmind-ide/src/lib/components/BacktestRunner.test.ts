@@ -77,21 +77,24 @@ describe('BacktestRunner', () => {
 
 	it('shows live progress, trades, P&L and ETA while running, and cancels', async () => {
 		const run = await startRun();
-		await emit(run.start(), run.progress(25, { trades_count: 2, pnl: 120.5 }));
+		await emit(run.start(), run.progress(5), run.progress(15));
+		// The pace is not measured over 2 s yet: no ETA that means nothing.
+		expect(screen.getByText('ETA').nextElementSibling).toHaveTextContent('—');
+		await emit(run.progress(25, { trades_count: 2, pnl: 120.5 }));
 
 		expect(progressValue()).toBe('25');
 		expect(screen.getByText('250 / 1,000')).toBeInTheDocument();
 		expect(screen.getByText('+120.50')).toBeInTheDocument();
 		expect(screen.getByTestId('run-status')).toHaveTextContent('running');
-		// Start at t=1s, 25% at t=2s: 1 s for 25%, so 3 s left.
-		expect(screen.getByText('ETA').nextElementSibling).toHaveTextContent('3s');
+		// 5% at t=2s, 25% at t=4s: 2 s for 20%, so 7.5 s for the 75% left.
+		expect(screen.getByText('ETA').nextElementSibling).toHaveTextContent('8s');
 		expect(screen.getByRole('button', { name: 'Run' })).toBeDisabled();
 
 		await fireEvent.click(screen.getByRole('button', { name: 'Cancel' }));
 		expect(client.cancelled).toEqual(['run-1']);
 	});
 
-	it('shows 100%, the six metrics and the equity curve at the end', async () => {
+	it('shows 100%, the six metrics and the run chart at the end', async () => {
 		const run = await startRun();
 		await emit(run.start(), run.progress(50, { pnl: 300 }), run.progress(100, { pnl: 523.4 }), run.complete());
 
@@ -102,7 +105,7 @@ describe('BacktestRunner', () => {
 		expect(metricValue('Win rate')).toBe('57.14%');
 		expect(metricValue('Sharpe')).toBe('1.23');
 		expect(metricValue('Max drawdown')).toBe('-3.21%');
-		expect(screen.getByRole('img', { name: 'Equity curve' })).toBeInTheDocument();
+		expect(screen.getByRole('img', { name: 'Run chart' })).toBeInTheDocument();
 		expect(screen.getByTestId('run-status')).toHaveTextContent('completed');
 		expect(screen.getByRole('button', { name: 'Cancel' })).toBeDisabled();
 		expect(screen.getByRole('button', { name: 'Run' })).toBeEnabled();
