@@ -17,6 +17,7 @@ from typing import Any
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.curves import curve_points
+from .engine.stats import stats_to_wire
 from .engine.data import DataSource
 from .engine.registry import StrategyLike
 from .sinks import EventSink
@@ -77,7 +78,7 @@ def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> Backt
             should_stop=should_stop,
             root_dir=job.root_dir,
         )
-        observer.complete(curve_points(result.equity))
+        observer.complete(curve_points(result.equity), stats_to_wire(result.stats))
         return result
     except BacktestCancelled as cancelled:
         logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
@@ -96,7 +97,7 @@ class StreamObserver:
     Log lines go straight to the run's stream handler when it is all a line would reach (no
     LogRecord: most of a trade line's cost), else through the run's logger, so handlers a
     user attached see them too. ``backtest_complete`` is held back until the run has
-    returned, so that it can carry a chart-sized ``equity_curve``.
+    returned, so that it can carry a chart-sized ``equity_curve`` and the run's ``stats``.
     """
 
     def __init__(self, logger: logging.Logger, streamer: BacktestProgressStreamer) -> None:
@@ -111,5 +112,5 @@ class StreamObserver:
     def on_complete(self, metrics: dict[str, Any]) -> None:
         self.metrics = metrics
 
-    def complete(self, equity_curve: list[list]) -> None:
-        self.streamer.on_complete({**self.metrics, "equity_curve": equity_curve})
+    def complete(self, equity_curve: list[list], stats: dict[str, Any]) -> None:
+        self.streamer.on_complete({**self.metrics, "equity_curve": equity_curve, "stats": stats})

@@ -165,6 +165,7 @@ class BacktestService:
                 max_progress_rate=self.limits.max_progress_rate,
                 root_dir=self.root_dir,
                 strategies_dir=self.strategies_dir,
+                settings=request.settings,
             )
         )
         return run, True

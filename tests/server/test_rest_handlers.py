@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 
 import pytest
 
-from qm_jupyter.engine import METRIC_KEYS
+from qm_jupyter.engine import METRIC_KEYS, run_backtest
+from qm_jupyter.engine.stats import stats_to_wire
 
 RUN = ("api", "v1", "backtest", "run")
 SAMPLE = {"sample": "gbm", "bars": 100, "seed": 1, "freq": "1min"}
@@ -31,10 +34,42 @@ async def test_run_completes_with_metrics_and_stored_events(api, start_run, wait
     assert events[-1]["type"] == "backtest_complete"
     assert page["last_seq"] == len(events) and page["has_more"] is False
     assert {"backtest_progress", "log_entry"} <= {e["type"] for e in events}
+    stats = events[-1]["data"]["stats"]  # the stored backtest_complete: strict JSON, snake_case
+    assert list(stats)[:3] == ["start", "end", "duration"] and stats["trades"] > 0
+    assert all(re.fullmatch("[a-z0-9_]+", key) for key in stats)
+    assert stats["short_win_rate_pct"] is None  # a long-only strategy: undefined, not NaN
+    json.dumps(stats, allow_nan=False)
+    assert run["result"]["stats"] == stats
 
     _, later = await api("GET", "api", "v1", "backtest", backtest_id, "events", since=3, limit=2)
     assert [e["seq"] for e in later["events"]] == [4, 5]
     assert later["has_more"] is True
+
+
+async def test_broker_settings_and_conventions_give_the_engines_numbers(
+    api, start_run, wait_until_done
+):
+    """A run with backtesting.py's conventions and broker settings equals the engine's run with
+    the same settings: the metrics and the whole stats block."""
+    settings = {
+        "conventions": "backtesting.py",
+        "commission": [1.0, 0.001],
+        "spread": 0.0005,
+        "margin": 0.5,
+        "exclusive_orders": True,
+        "finalize_trades": True,
+    }
+    data = {"sample": "gbm", "bars": 2000, "seed": 3, "freq": "1h"}
+    params = {"fast": 5, "slow": 20}
+    run = await wait_until_done(await start_run(data=data, params=params, **settings))
+    assert run["status"] == "completed", run
+    expected = run_backtest(data, "sma_crossover", params, **settings)
+    assert run["result"]["stats"] == stats_to_wire(expected.stats)
+    for key in ("final_balance", "total_trades", "sharpe_ratio", "max_drawdown"):
+        assert run["result"][key] == expected.metrics[key], key
+    default = run_backtest(data, "sma_crossover", params)
+    assert run["result"]["final_balance"] != default.metrics["final_balance"]
+    assert "open_trades" not in run["result"]["stats"]  # backtesting.py's keys only
 
 
 async def test_list_is_newest_first(api, start_run, wait_until_done):
