@@ -16,14 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .bar_loop import attach, open_trades_table, run_bars
-from .broker import Settings, resolve_settings
+from .broker import Commission, Settings, resolve_settings
 from .data import DataSource, load_prices
 from .errors import ParamError
-from .ledger import Ledger, all_in_ledger, equity_curve, fill_bars
+from .ledger import equity_curve
 from .metrics import compute_metrics, infer_periods_per_year
 from .registry import StrategyLike, as_strategy, validate_params
 from .reporting import BarTimes, Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
@@ -31,6 +30,7 @@ from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
 from .stats import compute_stats
 from .strategy import Strategy, VectorStrategy
+from .vector import STOP_SETTINGS, check_stops, replay, vector_ledger
 
 
 def run_backtest(
@@ -39,7 +39,7 @@ def run_backtest(
     params: dict[str, Any] | None = None,
     *,
     initial_balance: float = 10_000.0,
-    commission: float = 0.0,  # or [fixed, rate] or (size, price) -> cash: see below
+    commission: Commission = 0.0,
     periods_per_year: float | None = None,
     progress_every: int = 100,
     spread: float = 0.0,
@@ -58,6 +58,9 @@ def run_backtest(
     return_basis: str | None = None,
     spread_charge: str | None = None,
     warmup_offset: int | None = None,
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    tsl_stop: float | None = None,
     observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
     root_dir: str | Path | None = None,
@@ -75,6 +78,8 @@ def run_backtest(
     1/leverage; `trade_on_close`, `hedging`, `exclusive_orders` and `finalize_trades` as in
     backtesting.py. `conventions` is ``"qm"`` or ``"backtesting.py"`` (its numbers exactly);
     `units` ... `warmup_offset` each override one of their differences (None: the convention's).
+    `sl_stop`, `tp_stop` and `tsl_stop` are a vectorized strategy's stop-loss, take-profit and
+    trailing stop as fractions of the entry price (see `qm_jupyter.engine.vector`).
 
     >>> r = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
     ...                  {"fast": 10, "slow": 30}, commission=0.001)
@@ -110,6 +115,10 @@ def run_backtest(
         spread_charge=spread_charge,
         warmup_offset=warmup_offset,
     )
+    stops = check_stops(sl_stop, tp_stop, tsl_stop)
+    for name, value in zip(STOP_SETTINGS, (sl_stop, tp_stop, tsl_stop), strict=True):
+        if value is not None and not issubclass(cls, VectorStrategy):
+            raise ParamError(name, f"{name} is for vectorized strategies: set sl=/tp= on orders")
     described = settings.describe()
     prices = load_prices(data, root_dir)
     n, index = len(prices), prices.index
@@ -149,13 +158,15 @@ def run_backtest(
     open_trades = None
     if isinstance(instance, VectorStrategy) and _ledger_settings(settings):
         progress.check_stop(0)
-        ledger = _vector_ledger(instance, prices, settings.initial_balance, settings.fee_parts[1])
+        ledger = vector_ledger(
+            instance, prices, stops, settings.initial_balance, settings.fee_parts[1]
+        )
         progress.check_stop(0)
         equity = equity_curve(ledger, prices["close"].to_numpy(), settings.initial_balance)
         report_ledger(ledger, equity, points, progress, trade_log)
         trades = trades_frame(ledger, index)
     else:
-        bars = _as_bars(instance, prices) if isinstance(instance, VectorStrategy) else instance
+        bars = replay(instance, prices, stops) if isinstance(instance, VectorStrategy) else instance
         broker = attach(bars, prices, settings, run_log, trade_log)
         bars.init()
         run = run_bars(bars, points, progress)
@@ -209,8 +220,8 @@ def run_backtest(
 
 
 def _ledger_settings(settings: Settings) -> bool:
-    """Whether the numpy ledger (all-in, long-only, fractional, rate commission, closed at the
-    last close) computes this run exactly; otherwise a vectorized run goes through the broker."""
+    """Whether the numpy ledger (all-in, fractional, rate commission, closed at the last close)
+    computes this run exactly; otherwise a vectorized run goes through the broker (`replay`)."""
     parts = settings.fee_parts
     return (
         parts is not None
@@ -224,47 +235,6 @@ def _ledger_settings(settings: Settings) -> bool:
         and settings.return_basis == "cost"
         and settings.warmup_offset == 0
     )
-
-
-def _vector_signals(
-    strategy: VectorStrategy, prices: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    signals = strategy.signals(prices)
-    try:
-        return fill_bars(signals, len(prices))
-    except ValueError as exc:
-        raise ValueError(f"strategy '{strategy.name}' returned bad signals: {exc}") from None
-
-
-def _vector_ledger(
-    strategy: VectorStrategy, prices: pd.DataFrame, initial_balance: float, commission: float
-) -> Ledger:
-    entry_bar, exit_bar = _vector_signals(strategy, prices)
-    return all_in_ledger(
-        entry_bar,
-        exit_bar,
-        prices["open"].to_numpy(),
-        prices["close"].to_numpy(),
-        initial_balance,
-        commission,
-    )
-
-
-def _as_bars(strategy: VectorStrategy, prices: pd.DataFrame) -> Strategy:
-    """A vectorized strategy's signals replayed bar by bar (all-in long, flat on exits), for
-    the settings the ledger does not compute."""
-    entry_bar, exit_bar = _vector_signals(strategy, prices)
-    entries, exits = set((entry_bar - 1).tolist()), set((exit_bar - 1).tolist())
-
-    class Signals(Strategy):
-        def next(self) -> None:
-            if self.i in entries:
-                if not self.position:
-                    self.buy()
-            elif self.i in exits and self.position:
-                self.close()
-
-    return Signals()
 
 
 def check_settings(
@@ -294,6 +264,7 @@ def check_settings(
         raise ParamError(
             "progress_every", f"progress_every must be an integer >= 1, got {progress_every!r}"
         )
+    check_stops(*(broker.pop(k, None) for k in STOP_SETTINGS))
     return resolve_settings(
         **{"initial_balance": initial_balance, "commission": commission, **broker}
     )

@@ -1,13 +1,14 @@
-"""Trades and the equity curve, computed with numpy from fills (no per-bar Python loop).
+"""Trades and the equity curve of an all-in vectorized run, computed with numpy (no bar loop).
 
 Conventions (the engine's, documented in the package docstring):
 
-- a signal on bar t's close fills at bar t+1's open; a signal on the last bar is ignored;
-- long-only, all-in with fractional units: buying with cash V at price p gives V / (p * (1 + c))
-  units, selling u units at p gives u * p * (1 - c), c being the commission fraction;
-- equity is marked at every close (cash + units * close);
-- a position still open at the end is closed at the last bar's close and counts as a trade; the
-  last equity value is the cash after that close.
+- all-in with fractional units, long or short: entering with cash V at price p takes
+  V / (p * (1 + c)) units, c being the commission fraction; fees are c * units * price per side;
+- equity is marked at every close: cash + units * close (units < 0 when short);
+- a trade's fills (bars, prices, reasons) come from `qm_jupyter.engine.vector`; each trade
+  compounds the cash the previous one left;
+- the run ends when it runs out of money (a short marked at equity <= 0 is liquidated at that
+  close, or an exit leaves no cash): equity is 0 from that bar on and no trade follows.
 """
 
 from __future__ import annotations
@@ -15,7 +16,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
+
+#: `result.trades`' exit_reason of each `Fills.reason` code.
+REASONS = np.array(["close", "finalize", "sl", "tp", "liquidation"], dtype=object)
+CLOSE, FINALIZE, SL, TP, LIQUIDATION = range(len(REASONS))
+
+
+@dataclass(frozen=True)
+class Fills:
+    """Round trips before sizing, in entry order: where and at what price each trade enters
+    (`side` +1 long, -1 short) and exits, why it exits (a `REASONS` code) and its SL/TP levels
+    at the exit (NaN: none)."""
+
+    entry_bar: NDArray[np.int64]
+    exit_bar: NDArray[np.int64]
+    side: NDArray[np.int8]
+    entry_price: NDArray[np.float64]
+    exit_price: NDArray[np.float64]
+    reason: NDArray[np.int8]
+    sl: NDArray[np.float64]
+    tp: NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -23,8 +44,8 @@ class Ledger:
     """Closed trades as parallel arrays, in entry order.
 
     A trade holds bars [entry_bar, exit_bar): it enters at entry_bar's open and exits at
-    exit_bar's open, or, when forced at the end, at exit_bar's (the last bar's) close.
-    `cash_held` is the cash left aside while the trade is open (0.0 when all-in).
+    exit_bar's open or stop price, or, when forced at the end or liquidated, at exit_bar's
+    close. `cash_held` is the cash while the trade is open (cash + units * close is equity).
     """
 
     entry_bar: NDArray[np.int64]
@@ -33,101 +54,59 @@ class Ledger:
     exit_price: NDArray[np.float64]
     units: NDArray[np.float64]
     cash_held: NDArray[np.float64]
+    sl: NDArray[np.float64]
+    tp: NDArray[np.float64]
+    exit_reason: NDArray[np.object_]
     commission: float
-    #: The last trade was still open at the end and closed at the last close.
-    finalized: bool = False
+    #: The run ran out of money at the last trade's exit: equity is 0 from that bar on.
+    ruined: bool = False
 
     def __len__(self) -> int:
         return len(self.entry_bar)
 
     @property
+    def fees(self) -> NDArray[np.float64]:
+        """Commission paid on entry and exit."""
+        return np.abs(self.units) * (self.entry_price + self.exit_price) * self.commission
+
+    @property
     def proceeds(self) -> NDArray[np.float64]:
-        """Cash after each exit: what was held aside plus the sale net of commission."""
-        return self.cash_held + self.units * self.exit_price * (1.0 - self.commission)
+        """Cash after each exit: the cash held plus the position's value net of the exit fee."""
+        exit_value = self.units * self.exit_price
+        return self.cash_held + exit_value - np.abs(exit_value) * self.commission
 
     @property
     def pnl(self) -> NDArray[np.float64]:
-        c = self.commission
-        return self.units * (self.exit_price * (1.0 - c) - self.entry_price * (1.0 + c))
+        return self.units * (self.exit_price - self.entry_price) - self.fees
 
     @property
     def returns(self) -> NDArray[np.float64]:
         """Per-trade return on the cash committed, commissions included."""
-        c = self.commission
-        return self.exit_price * (1.0 - c) / (self.entry_price * (1.0 + c)) - 1.0
+        return self.pnl / (np.abs(self.units) * self.entry_price * (1.0 + self.commission))
 
 
-def fill_bars(
-    signals: tuple[ArrayLike, ArrayLike] | ArrayLike, n: int
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Entry and exit fill bars from ``(entries, exits)`` or a 0/1 target-position array.
-
-    Entries while long and exits while flat are ignored; a bar with both an entry and an exit is
-    ignored (as in vectorbt). Works on the sparse set of signal bars, so memory is O(signals).
-    """
-    if isinstance(signals, tuple):
-        if len(signals) != 2:
-            raise ValueError(f"signals tuple must be (entries, exits), got {len(signals)} items")
-        entries = _bool_signal(signals[0], n, "entries")
-        exits = _bool_signal(signals[1], n, "exits")
-        bars = np.flatnonzero((entries ^ exits)[: n - 1])
-        is_entry = entries[bars]
-    else:
-        target = _bool_signal(signals, n, "target position")
-        changes = target[: n - 1].copy()
-        changes[1:] ^= target[: n - 2]
-        bars = np.flatnonzero(changes)
-        is_entry = target[bars]
-    # position after each signal bar is is_entry; it changes where that differs from before
-    state_changes = is_entry.copy()
-    state_changes[1:] ^= is_entry[:-1]
-    bars = bars[state_changes] + 1
-    return bars[is_entry[state_changes]], bars[~is_entry[state_changes]]
-
-
-def _bool_signal(values: ArrayLike, n: int, what: str) -> NDArray[np.bool_]:
-    arr = np.asarray(values)
-    if arr.shape != (n,):
-        got = arr.shape[0] if arr.ndim == 1 else arr.shape
-        raise ValueError(f"{what} must have one value per bar: expected length {n}, got {got}")
-    if arr.dtype == np.bool_:
-        return arr
-    if not ((arr == 0) | (arr == 1)).all():
-        raise ValueError(f"{what} must be boolean or 0/1 (long-only, all-in)")
-    return arr.astype(np.bool_)
-
-
-def all_in_ledger(
-    entry_bar: NDArray[np.int64],
-    exit_bar: NDArray[np.int64],
-    open_: NDArray[np.float64],
-    close: NDArray[np.float64],
-    initial_balance: float,
-    commission: float,
-) -> Ledger:
-    """Trades from fill bars, each buying with all the cash the previous one left."""
-    n = len(close)
-    finalized = len(exit_bar) < len(entry_bar)
-    if finalized:  # still long at the end: forced close at the last close
-        exit_bar = np.append(exit_bar, n - 1)
-        exit_price = open_[exit_bar]
-        exit_price[-1] = close[n - 1]
-    else:
-        exit_price = open_[exit_bar]
-    entry_price = open_[entry_bar]
-    c = commission
-    growth = exit_price * (1.0 - c) / (entry_price * (1.0 + c))
-    cash_before = initial_balance * np.cumprod(np.concatenate(([1.0], growth)))[:-1]
-    units = cash_before / (entry_price * (1.0 + c))
+def all_in_ledger(fills: Fills, initial_balance: float, commission: float) -> Ledger:
+    """Size `fills` all-in, each trade with all the cash the previous one left."""
+    p, x, c = fills.entry_price, fills.exit_price, commission
+    # cash after / cash before: long x(1-c) / p(1+c); short (2p - x(1+c)) / p(1+c)
+    growth = np.where(fills.side > 0, x * (1.0 - c), 2.0 * p - x * (1.0 + c)) / (p * (1.0 + c))
+    ends = np.flatnonzero((growth <= 0) | (fills.reason == LIQUIDATION))
+    k = int(ends[0]) + 1 if ends.size else len(growth)
+    growth, p = growth[:k], p[:k]
+    cash_before = initial_balance * np.cumprod(np.concatenate(([1.0], growth[:-1])))
+    units = fills.side[:k] * cash_before / (p * (1.0 + c))
     return Ledger(
-        entry_bar,
-        exit_bar,
-        entry_price,
-        exit_price,
+        fills.entry_bar[:k],
+        fills.exit_bar[:k],
+        p,
+        x[:k],
         units,
-        np.zeros(len(entry_bar)),
+        cash_before - np.abs(units) * p * c - units * p,
+        fills.sl[:k],
+        fills.tp[:k],
+        REASONS[fills.reason[:k]],
         commission,
-        finalized,
+        bool(ends.size),
     )
 
 
@@ -151,4 +130,6 @@ def equity_curve(
     equity = np.repeat(units, lengths)
     equity *= close
     equity += np.repeat(cash, lengths)
+    if ledger.ruined:
+        equity[ledger.exit_bar[-1] :] = 0.0
     return equity

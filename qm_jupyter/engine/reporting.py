@@ -214,16 +214,13 @@ def report_ledger(
 
 
 def _trade_rows(ledger: Ledger, trade_log: TradeLog) -> Iterator[tuple[Any, ...]]:
-    reasons = ["close"] * len(ledger)
-    if ledger.finalized:
-        reasons[-1] = "finalize"
     return zip(
         ledger.units.tolist(),
         trade_log.times.iso_many(ledger.entry_bar),
         trade_log.times.iso_many(ledger.exit_bar),
         ledger.entry_price.tolist(),
         ledger.exit_price.tolist(),
-        reasons,
+        ledger.exit_reason.tolist(),
         ledger.pnl.tolist(),
         ledger.returns.tolist(),
         strict=True,

@@ -81,12 +81,7 @@ class BacktestResult:
 
 
 def trades_frame(ledger: Ledger, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """`result.trades` of a vectorized run (long-only: no SL/TP, no tags)."""
-    k = len(ledger)
-    reasons = np.full(k, "close", dtype=object)
-    if ledger.finalized:
-        reasons[-1:] = "finalize"
-    c = ledger.commission
+    """`result.trades` of a vectorized run (all-in: no tags)."""
     frame = pd.DataFrame(
         {
             "size": ledger.units,
@@ -96,13 +91,13 @@ def trades_frame(ledger: Ledger, index: pd.DatetimeIndex) -> pd.DataFrame:
             "exit_time": index[ledger.exit_bar],
             "entry_price": ledger.entry_price,
             "exit_price": ledger.exit_price,
-            "sl": np.full(k, np.nan),
-            "tp": np.full(k, np.nan),
+            "sl": ledger.sl,
+            "tp": ledger.tp,
             "pnl": ledger.pnl,
-            "commission": ledger.units * (ledger.entry_price + ledger.exit_price) * c,
+            "commission": ledger.fees,
             "return": ledger.returns,
-            "tag": pd.Series([None] * k, dtype=object),
-            "exit_reason": pd.Series(reasons, dtype=object),
+            "tag": pd.Series([None] * len(ledger), dtype=object),
+            "exit_reason": pd.Series(ledger.exit_reason, dtype=object),
         },
         columns=list(TRADE_COLUMNS),
     )
