@@ -48,6 +48,22 @@ TERMINAL_STATUS = {
     BACKTEST_CANCELLED: "cancelled",
 }
 
+#: A parameter sweep has a stream of its own (its own contiguous seq), in the same envelope
+#: with ``"topic": "sweep"`` and a ``sweep_id``; each of its trials is also a run above.
+SWEEP_TOPIC = "sweep"
+SWEEP_START = "sweep_start"
+SWEEP_TRIAL = "sweep_trial"
+SWEEP_PROGRESS = "sweep_progress"
+SWEEP_COMPLETE = "sweep_complete"
+SWEEP_ERROR = "sweep_error"
+SWEEP_CANCELLED = "sweep_cancelled"
+#: Terminal sweep event type -> the sweep status it leaves behind.
+SWEEP_TERMINAL_STATUS = {
+    SWEEP_COMPLETE: "completed",
+    SWEEP_ERROR: "failed",
+    SWEEP_CANCELLED: "cancelled",
+}
+
 
 def utc_now_iso(epoch_seconds: float | None = None) -> str:
     """A time (default: now) in ISO 8601 UTC with milliseconds: ``2026-01-02T03:04:05.678Z``.
@@ -133,6 +149,11 @@ def backtest_error(message: str, error_type: str, traceback: str | None = None) 
     return EventDraft(
         BACKTEST_ERROR, {"error": message, "error_type": error_type, "traceback": traceback}
     )
+
+
+def sweep_error(message: str, error_type: str, counts: dict[str, int]) -> EventDraft:
+    """A sweep's ``sweep_error``: why it ended, and the counts of the trials it kept."""
+    return EventDraft(SWEEP_ERROR, {"error": message, "error_type": error_type, "counts": counts})
 
 
 @dataclass(frozen=True, slots=True)

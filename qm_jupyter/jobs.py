@@ -3,6 +3,11 @@
 The engine knows nothing of streams: it reports to a `RunObserver`. :func:`run_job` adapts
 that observer to the seed's logging API (:mod:`qm_jupyter.ws_logger`), so a run's start,
 log lines, progress and one terminal event go to whatever sink the caller gives.
+
+:func:`run_trial` runs one trial of a parameter sweep as a Dask task (on a worker of the
+server's cluster, or of a kernel's): its events travel back over Dask's own connection
+(``Worker.log_event`` on the sweep's topic, folded into a few batches a second), and its
+terminal event in the task's result, the one channel that cannot lose it.
 """
 
 from __future__ import annotations
@@ -10,17 +15,21 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.curves import curve_points
 from .engine.stats import stats_to_wire
 from .engine.data import DataSource
 from .engine.registry import StrategyLike
-from .sinks import EventSink
+from .events import BACKTEST_START, LOG_ENTRY, TERMINAL_STATUS, EventDraft, backtest_error, encode
+from .sinks import BatchingSink, EventSink
 from .ws_logger import (
     BacktestProgressStreamer,
     log_line,
@@ -114,3 +123,124 @@ class StreamObserver:
 
     def complete(self, equity_curve: list[list], stats: dict[str, Any]) -> None:
         self.streamer.on_complete({**self.metrics, "equity_curve": equity_curve, "stats": stats})
+
+
+#: Sweeps whose trials must stop, in this (Dask worker) process: the server adds a sweep with
+#: ``Client.run(cancel_sweep, id)``, and each trial's engine reads it at every progress point
+#: (a set lookup, no round trip to the scheduler).
+CANCELLED_SWEEPS: set[str] = set()
+#: Log levels a trial streams by default (``"trial_events": "summary"``).
+_LOUD_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
+
+
+def cancel_sweep(sweep_id: str) -> None:
+    """Stop the trials of ``sweep_id`` running in this process, and any that start here."""
+    CANCELLED_SWEEPS.add(sweep_id)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One combination of a sweep, as sent to a Dask worker with the sweep's data apart."""
+
+    sweep_id: str
+    #: The Dask event topic of the sweep (one per sweep: Dask never deletes a topic).
+    topic: str
+    #: The trial's job; its data is the frame scattered once per sweep, given to run_trial.
+    job: Job
+    #: Stream every event (progress, every log line), not only start, warnings and the end.
+    full_events: bool = False
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What a trial's task returns: its terminal event (JSON), and what the server needs to
+    put the trial's streamed events in order (which attempt, how many were sent)."""
+
+    backtest_id: str
+    attempt: str
+    worker: str
+    events_sent: int
+    terminal_type: str
+    terminal_data: bytes
+
+
+class TrialSink(BatchingSink):
+    """A trial's events, folded into batches of at most four a second and handed to
+    ``send`` as msgpack-safe messages; the terminal event is kept for the task's result."""
+
+    flush_interval = 0.25
+
+    def __init__(
+        self,
+        send: Callable[[dict[str, Any]], None],
+        backtest_id: str,
+        attempt: str,
+        worker: str,
+        *,
+        full: bool,
+    ):
+        self._send = send
+        self._head = {"run": backtest_id, "attempt": attempt, "worker": worker}
+        self._full = full
+        self.sent = 0
+        self.terminal: EventDraft | None = None
+        super().__init__("qm-trial-events")
+
+    def emit(self, backtest_id: str, draft: EventDraft) -> None:
+        if draft.type in TERMINAL_STATUS:
+            self.terminal = draft
+        elif (
+            self._full
+            or draft.type == BACKTEST_START
+            or (draft.type == LOG_ENTRY and draft.data.get("level") in _LOUD_LEVELS)
+        ):
+            super().emit(backtest_id, draft)
+
+    def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
+        events = [[d.type, encode(d.data), d.timestamp] for _, d in batch]
+        self._send({**self._head, "first": self.sent + 1, "events": events})
+        self.sent += len(batch)
+
+
+def sweep_data(prices: pd.DataFrame) -> pd.DataFrame:
+    """A sweep's data as a Dask task: shipped once with the task and copied to each worker
+    that needs it, and, unlike scattered data, recomputed if the worker holding it dies."""
+    return prices
+
+
+def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
+    """Run one trial in a Dask task. It first announces its attempt (a task rerun after its
+    worker died is a new attempt), streams its events on the sweep's topic, and returns its
+    terminal event; a failing strategy is a failed trial, never a failed task."""
+    from distributed import get_worker  # only where trials run: kernels import jobs too
+
+    worker = get_worker()
+    attempt = uuid.uuid4().hex
+    job = trial.job
+
+    def send(message: dict[str, Any]) -> None:
+        worker.log_event(trial.topic, message)
+
+    sink = TrialSink(send, job.backtest_id, attempt, worker.address, full=trial.full_events)
+    send(
+        {
+            "run": job.backtest_id,
+            "attempt": attempt,
+            "worker": worker.address,
+            "first": 1,
+            "events": [],
+        }
+    )
+    try:
+        run_job(replace(job, data=data), sink, lambda: trial.sweep_id in CANCELLED_SWEEPS)
+    finally:
+        sink.close()
+    terminal = sink.terminal or backtest_error("the trial ended without an outcome", "TrialError")
+    return TrialOutcome(
+        job.backtest_id,
+        attempt,
+        worker.address,
+        sink.sent,
+        terminal.type,
+        encode(terminal.data),
+    )

@@ -25,10 +25,13 @@ from .handlers.rest import (
     OpenAPIHandler,
     StrategiesHandler,
 )
+from .handlers.sweep import SweepCancelHandler, SweepHandler, SweepListHandler, SweepRunHandler
 from .handlers.websocket import BacktestStreamHandler
 from .service import BacktestService, Retention, ServiceLimits
+from .sweeps.cluster import DaskCluster
 
 _RUN_ID = r"(?P<backtest_id>[A-Za-z0-9_.\-]{1,128})"
+_SWEEP_ID = r"(?P<sweep_id>[A-Za-z0-9_.\-]{1,128})"
 IDE_BUILD_DIR = Path(__file__).parent.parent / "static" / "ide"  # where the IDE build writes
 
 
@@ -102,6 +105,33 @@ class QuantMindExtension(ExtensionApp):
         "the same processes; a run whose kernel stopped or restarted is failed.",
     ).tag(config=True)
 
+    dask_scheduler_address = Unicode(
+        "",
+        help="Address of the Dask scheduler that runs sweeps (e.g. tcp://scheduler:8786); "
+        "empty: a local Dask cluster of dask_workers processes, started on the first sweep "
+        "and shut down with the server.",
+    ).tag(config=True)
+    dask_workers = Int(
+        help="Worker processes (one thread each) of the local Dask cluster (default: the "
+        "machine's cores); unused when dask_scheduler_address is set."
+    ).tag(config=True)
+    dask_connect_timeout = Float(
+        10.0, help="Seconds to reach (or reconnect to) the Dask scheduler before a sweep fails."
+    ).tag(config=True)
+    max_sweep_trials = Int(
+        10_000, help="Most trials one sweep may run (a larger grid is refused)."
+    ).tag(config=True)
+
+    @default("dask_workers")
+    def _default_dask_workers(self) -> int:
+        return os.cpu_count() or 1
+
+    @validate("dask_workers", "max_sweep_trials")
+    def _validate_positive(self, proposal) -> int:
+        if proposal["value"] < 1:
+            raise ValueError(f"QuantMindExtension.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
     @default("db_path")
     def _default_db_path(self) -> str:
         return str(Path(jupyter_data_dir()) / "qm_jupyter" / "runs.sqlite")
@@ -144,6 +174,13 @@ class QuantMindExtension(ExtensionApp):
             ),
             retention=Retention(self.max_stored_runs, self.max_run_age_days),
             kernel_identity=self._kernel_identity,
+            cluster=DaskCluster(
+                self.dask_scheduler_address,
+                n_workers=self.dask_workers,
+                connect_timeout=self.dask_connect_timeout,
+                log=self.log,
+            ),
+            max_sweep_trials=self.max_sweep_trials,
             log=self.log,
         )
         self.service.recover()
@@ -163,6 +200,7 @@ class QuantMindExtension(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         run = rf"/api/v1/backtest/{_RUN_ID}"
+        sweep = rf"/api/v1/sweep/{_SWEEP_ID}"
         self.handlers.extend(
             [
                 (r"/api/v1/backtest/run", BacktestRunHandler),
@@ -172,6 +210,10 @@ class QuantMindExtension(ExtensionApp):
                 (rf"{run}/events", BacktestEventsHandler),
                 (rf"{run}/?", BacktestHandler),
                 (r"/api/v1/strategies/?", StrategiesHandler),
+                (r"/api/v1/sweep/run", SweepRunHandler),
+                (r"/api/v1/sweep/?", SweepListHandler),
+                (rf"{sweep}/cancel", SweepCancelHandler),
+                (rf"{sweep}/?", SweepHandler),
                 (r"/ws", BacktestStreamHandler),
                 (
                     r"/quantmind/(.*)",

@@ -21,19 +21,24 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..events import (
     BACKTEST_PROGRESS,
     BACKTEST_START,
+    SWEEP_PROGRESS,
+    SWEEP_START,
+    SWEEP_TERMINAL_STATUS,
+    SWEEP_TOPIC,
     TERMINAL_STATUS,
     TOPIC,
     EventDraft,
     dumps,
     utc_now_iso,
 )
-from .store import RunRecord, RunStore
+from .store import SWEEP_KEY_PREFIX, RunRecord, RunStore, SweepRecord, sweep_key
 
 #: Frames a writer is handed at most at once, and the unit of the hub's cache of stored
 #: events: a run's frames are cut into chunks at multiples of this seq, one object shared
@@ -59,6 +64,18 @@ class SharedChunk(tuple):
         if (wire := memo.get(form)) is None:
             wire = memo[form] = encode(self)
         return wire
+
+
+@dataclass(frozen=True)
+class StreamKind:
+    """What differs between the streams the hub numbers, stores and fans out (a run's, a
+    sweep's): the envelope's topic and id field, which events end the stream, and how an
+    event changes the stream's stored state. Everything else is the same code."""
+
+    topic: str
+    id_field: str
+    terminal: Mapping[str, str]
+    state_fields: Callable[[str, dict[str, Any], str], dict[str, Any]]
 
 
 class UnknownRunError(KeyError):
@@ -105,6 +122,7 @@ class EventHub:
         origin: str = "server",
         client_request_id: str | None = None,
         backtest_id: str | None = None,
+        sweep_id: str | None = None,
     ) -> RunRecord:
         run = RunRecord(
             backtest_id=backtest_id or uuid.uuid4().hex,
@@ -113,10 +131,15 @@ class EventHub:
             request=request,
             created_at=utc_now_iso(),
             client_request_id=client_request_id,
+            sweep_id=sweep_id,
         )
         self.store.create_run(run)
         self._heads[run.backtest_id] = 0
         return run
+
+    def create_sweep(self, sweep: SweepRecord) -> None:
+        self.store.create_sweep(sweep)
+        self._heads[sweep_key(sweep.sweep_id)] = 0
 
     def ensure_run(self, backtest_id: str, *, origin: str) -> RunRecord:
         """The run with this id, created (as started elsewhere) if it does not exist yet."""
@@ -132,33 +155,38 @@ class EventHub:
     # -- events -------------------------------------------------------------------------
 
     def publish(self, backtest_id: str, drafts: Sequence[EventDraft]) -> int:
-        """Number, store and fan out a batch of one run's events; return the last seq."""
+        """Number, store and fan out a batch of one stream's events; return the last seq.
+
+        The stream is a run's (its id) or a sweep's (:func:`~.store.sweep_key`).
+        """
+        kind, stream_id = stream_kind(backtest_id)
         seq = self._open_head(backtest_id)
         first = seq + 1
         frames: list[str] = []
         fields: dict[str, Any] = {}
+        ending = kind.terminal.values()
         for draft in drafts:
-            if "status" in fields and fields["status"] in TERMINAL_STATUS.values():
-                self.log.warning("Dropped %s after the end of run %s", draft.type, backtest_id)
+            if "status" in fields and fields["status"] in ending:
+                self.log.warning("Dropped %s after the end of %s", draft.type, backtest_id)
                 break
             seq += 1
             frame = dumps(
                 {
                     "type": draft.type,
-                    "topic": TOPIC,
-                    "backtest_id": backtest_id,
+                    "topic": kind.topic,
+                    kind.id_field: stream_id,
                     "seq": seq,
                     "timestamp": draft.timestamp,
                     "data": draft.data,
                 }
             )
             frames.append(frame)
-            fields.update(_run_fields(draft.type, draft.data, draft.timestamp))
+            fields.update(kind.state_fields(draft.type, draft.data, draft.timestamp))
         if not frames:
             return seq
         fields["last_seq"] = seq
         self.store.append_events(backtest_id, first, frames, fields)
-        ended = fields.get("status") in TERMINAL_STATUS.values()
+        ended = fields.get("status") in ending
         if ended:
             self._heads.pop(backtest_id, None)
         else:
@@ -166,7 +194,7 @@ class EventHub:
         chunks = self._chunk_and_cache(backtest_id, first, frames)
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
             subscriber.offer(backtest_id, first, chunks)
-        if ended and self.on_run_end is not None:
+        if ended and kind is RUN_STREAM and self.on_run_end is not None:
             self.on_run_end(backtest_id)
         return seq
 
@@ -230,16 +258,17 @@ class EventHub:
         if len(self._chunks) > CACHED_CHUNKS:
             self._chunks.popitem(last=False)
 
-    def _open_head(self, backtest_id: str) -> int:
-        if backtest_id in self._heads:
-            return self._heads[backtest_id]
-        run = self.store.get_run(backtest_id)
-        if run is None:
-            raise UnknownRunError(backtest_id)
-        if run.status in TERMINAL_STATUS.values():
-            raise RunClosedError(f"run {backtest_id} already ended ({run.status})")
-        self._heads[backtest_id] = run.last_seq
-        return run.last_seq
+    def _open_head(self, key: str) -> int:
+        if key in self._heads:
+            return self._heads[key]
+        state = self.store.stream_state(key)
+        if state is None:
+            raise UnknownRunError(key)
+        status, last_seq = state
+        if status in stream_kind(key)[0].terminal.values():
+            raise RunClosedError(f"{key} already ended ({status})")
+        self._heads[key] = last_seq
+        return last_seq
 
     # -- subscribers --------------------------------------------------------------------
 
@@ -293,6 +322,31 @@ def _run_fields(event_type: str, data: dict[str, Any], timestamp: str) -> dict[s
     else:
         fields["error"] = data
     return fields
+
+
+def _sweep_fields(event_type: str, data: dict[str, Any], timestamp: str) -> dict[str, Any]:
+    """How an event changes its sweep's stored state."""
+    if event_type == SWEEP_START:
+        return {"status": "running"}
+    if event_type == SWEEP_PROGRESS:
+        return {"progress": data}
+    status = SWEEP_TERMINAL_STATUS.get(event_type)
+    if status is None:
+        return {}
+    if status == "failed":
+        return {"status": status, "finished_at": timestamp, "error": data}
+    return {"status": status, "finished_at": timestamp, "result": data}
+
+
+RUN_STREAM = StreamKind(TOPIC, "backtest_id", TERMINAL_STATUS, _run_fields)
+SWEEP_STREAM = StreamKind(SWEEP_TOPIC, "sweep_id", SWEEP_TERMINAL_STATUS, _sweep_fields)
+
+
+def stream_kind(key: str) -> tuple[StreamKind, str]:
+    """The kind of the stream ``key`` names, and its run's or sweep's id."""
+    if key.startswith(SWEEP_KEY_PREFIX):
+        return SWEEP_STREAM, key[len(SWEEP_KEY_PREFIX) :]
+    return RUN_STREAM, key
 
 
 class Subscriber:

@@ -22,8 +22,10 @@ from ..jobs import Job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .hub import EventHub, RunClosedError
 from .run_request import RequestError, parse_run_request
-from .store import ACTIVE_STATUSES, RunRecord, RunStore
+from .store import ACTIVE_STATUSES, RunRecord, RunStore, SweepRecord
 from .strategy_catalog import StrategyCatalog
+from .sweeps.cluster import DaskCluster
+from .sweeps.runner import SweepLimits, SweepRunner
 from .worker_pool import BacktestRunner
 
 MAX_PUBLISH_BATCH = 10_000
@@ -70,6 +72,8 @@ class BacktestService:
         limits: ServiceLimits | None = None,
         retention: Retention | None = None,
         kernel_identity: Callable[[str], Hashable | None] | None = None,
+        cluster: DaskCluster | None = None,
+        max_sweep_trials: int = 10_000,
         log: logging.Logger | None = None,
     ):
         self.log = log or logging.getLogger(__name__)
@@ -82,6 +86,20 @@ class BacktestService:
         self.hub = EventHub(self.store, self.log, on_run_end=lambda _: self.prune_runs())
         self.runner = BacktestRunner(
             self.hub, workers=workers, cancel_grace=cancel_grace, log=self.log
+        )
+        # Sweeps run on Dask, not on the workers above: see SweepRunner.
+        self.sweeps = SweepRunner(
+            self.hub,
+            cluster or DaskCluster(log=self.log),
+            root_dir=self.root_dir,
+            limits=SweepLimits(
+                max_trials=max_sweep_trials,
+                max_sample_bars=self.limits.max_sample_bars,
+                max_data_file_bytes=self.limits.max_data_file_bytes,
+                progress_every=self.limits.progress_every,
+                max_progress_rate=self.limits.max_progress_rate,
+            ),
+            log=self.log,
         )
         self._cancel_requests: set[str] = set()
         # Runs published by kernels of this server: run -> (kernel id, what identified the
@@ -98,6 +116,7 @@ class BacktestService:
         )
         for backtest_id in self.store.active_run_ids():
             self.hub.publish(backtest_id, [ended])
+        self.sweeps.recover()
         self.prune_runs()
         if pages := self.store.reclaim_space():
             self.log.info("qm_jupyter: gave %d free pages of the run store back", pages)
@@ -124,6 +143,7 @@ class BacktestService:
     async def stop(self) -> None:
         """End the runs still going, stop the workers, close every /ws subscriber (their
         connections close, 1001) and the store; safe to call twice."""
+        await self.sweeps.stop()
         await self.runner.stop()
         self.hub.close_subscribers()
         await asyncio.sleep(0)  # each connection's writer wakes up and closes its socket
@@ -170,6 +190,11 @@ class BacktestService:
         )
         return run, True
 
+    def submit_sweep(self, body: Any) -> tuple[SweepRecord, bool]:
+        """Start a sweep (see SweepRunner.submit) with the strategy files as they are now."""
+        self.catalog.refresh()
+        return self.sweeps.submit(body)
+
     def strategies(self) -> dict[str, Any]:
         """Every strategy a run may name, with its parameters and where it comes from."""
         self.catalog.refresh()
@@ -183,7 +208,7 @@ class BacktestService:
         if self.runner.cancel(backtest_id):
             return True
         run = self.store.get_run(backtest_id)
-        if run is None or run.origin == "server" or run.status not in ACTIVE_STATUSES:
+        if run is None or run.origin in ("server", "sweep") or run.status not in ACTIVE_STATUSES:
             return False
         self._cancel_requests.add(backtest_id)
         return True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,20 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at DESC);
 CREATE INDEX IF NOT EXISTS runs_by_finished ON runs (finished_at);
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    request TEXT NOT NULL,
+    client_request_id TEXT UNIQUE,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    total_trials INTEGER NOT NULL,
+    progress TEXT,
+    result TEXT,
+    error TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sweeps_by_created ON sweeps (created_at DESC);
 CREATE TABLE IF NOT EXISTS event_batches (
     backtest_id TEXT NOT NULL,
     last_seq INTEGER NOT NULL,
@@ -49,6 +63,9 @@ CREATE TABLE IF NOT EXISTS event_batches (
     PRIMARY KEY (backtest_id, last_seq)
 );
 """
+#: The stream key of a sweep's own events in ``event_batches`` (whose ``backtest_id`` column
+#: holds any stream's key): a run id never holds a colon, so the two can never collide.
+SWEEP_KEY_PREFIX = "sweep:"
 #: What joins the frames of a batch in ``event_batches.frames``: a frame is compact JSON,
 #: in which a newline can only stand escaped.
 _FRAME_SEPARATOR = "\n"
@@ -82,6 +99,8 @@ class RunRecord:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     last_seq: int = 0
+    #: The sweep this run is a trial of (None: a run of its own).
+    sweep_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +116,7 @@ class RunRecord:
             "result": self.result,
             "error": self.error,
             "last_seq": self.last_seq,
+            "sweep_id": self.sweep_id,
         }
 
     def summary(self) -> dict[str, Any]:
@@ -120,7 +140,42 @@ _COLUMNS = (
     "result",
     "error",
     "last_seq",
+    "sweep_id",
 )
+
+
+@dataclass
+class SweepRecord:
+    """What the server keeps of one sweep besides its stream (whose ``sweep_trial`` events
+    are its trials)."""
+
+    sweep_id: str
+    status: str
+    request: dict[str, Any]
+    created_at: str
+    total_trials: int
+    client_request_id: str | None = None
+    finished_at: str | None = None
+    progress: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    last_seq: int = 0
+
+
+_SWEEP_COLUMNS = tuple(SweepRecord.__dataclass_fields__)
+
+
+def sweep_key(sweep_id: str) -> str:
+    """The stream key of a sweep's own events."""
+    return SWEEP_KEY_PREFIX + sweep_id
+
+
+def _row_to_sweep(row: sqlite3.Row) -> SweepRecord:
+    values = {name: row[name] for name in _SWEEP_COLUMNS}
+    for name in _JSON_FIELDS:
+        if values[name] is not None:
+            values[name] = loads(values[name])
+    return SweepRecord(**values)
 
 
 def _row_to_run(row: sqlite3.Row) -> RunRecord:
@@ -150,12 +205,20 @@ class RunStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_sweep_column()
         self._gather_event_rows()
         self._db.execute(_SETTLE_PROGRESS)  # runs that ended before progress was settled
         # No commit checkpoints: the thread below does (a commit that crossed the WAL limit
         # copied it all into the file and fsynced, stalling the event loop for 100-300 ms).
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._checkpointer = None if in_memory else _Checkpointer(self.path, checkpoint_interval)
+
+    def _add_sweep_column(self) -> None:
+        """Give the runs of a database written before sweeps their ``sweep_id`` column."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "sweep_id" not in columns:
+            self._db.execute("ALTER TABLE runs ADD COLUMN sweep_id TEXT")
+        self._db.execute("CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id)")
 
     def _gather_event_rows(self) -> None:
         """Move the events of a database written before batches (a row per event, table
@@ -188,25 +251,63 @@ class RunStore:
     # -- runs ---------------------------------------------------------------------------
 
     def create_run(self, run: RunRecord) -> None:
-        values = run.to_dict()
+        self._insert("runs", run.to_dict(), _COLUMNS)
+
+    def create_sweep(self, sweep: SweepRecord) -> None:
+        self._insert("sweeps", asdict(sweep), _SWEEP_COLUMNS)
+
+    def _insert(self, table: str, values: dict[str, Any], columns: tuple[str, ...]) -> None:
         for name in _JSON_FIELDS:
             values[name] = None if values[name] is None else dumps(values[name])
-        names = ",".join(_COLUMNS)
-        marks = ",".join("?" for _ in _COLUMNS)
+        names = ",".join(columns)
+        marks = ",".join("?" for _ in columns)
         self._db.execute(
-            f"INSERT INTO runs ({names}) VALUES ({marks})", [values[n] for n in _COLUMNS]
+            f"INSERT INTO {table} ({names}) VALUES ({marks})", [values[n] for n in columns]
         )
 
     def update_run(self, backtest_id: str, **fields: Any) -> None:
+        self._update("runs", "backtest_id", backtest_id, fields)
+
+    def _update(self, table: str, id_column: str, key: str, fields: dict[str, Any]) -> None:
         if not fields:
             return
         assignments = ",".join(f"{name}=?" for name in fields)
         values = [
             dumps(v) if name in _JSON_FIELDS and v is not None else v for name, v in fields.items()
         ]
-        self._db.execute(
-            f"UPDATE runs SET {assignments} WHERE backtest_id=?", [*values, backtest_id]
-        )
+        self._db.execute(f"UPDATE {table} SET {assignments} WHERE {id_column}=?", [*values, key])
+
+    def stream_state(self, key: str) -> tuple[str, int] | None:
+        """The status and last seq of the run or sweep with stream ``key``, if it exists."""
+        table, id_column, stream_id = _stream_table(key)
+        return self._db.execute(
+            f"SELECT status, last_seq FROM {table} WHERE {id_column}=?", (stream_id,)
+        ).fetchone()
+
+    # -- sweeps -------------------------------------------------------------------------
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord | None:
+        row = self._db.execute("SELECT * FROM sweeps WHERE sweep_id=?", (sweep_id,)).fetchone()
+        return None if row is None else _row_to_sweep(row)
+
+    def find_sweep_by_client_request_id(self, client_request_id: str) -> SweepRecord | None:
+        row = self._db.execute(
+            "SELECT * FROM sweeps WHERE client_request_id=?", (client_request_id,)
+        ).fetchone()
+        return None if row is None else _row_to_sweep(row)
+
+    def list_sweeps(self, limit: int = 100, offset: int = 0) -> list[SweepRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM sweeps ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+        return [_row_to_sweep(row) for row in rows]
+
+    def running_sweep_ids(self) -> list[str]:
+        rows = self._db.execute(
+            "SELECT sweep_id FROM sweeps WHERE status='running' ORDER BY created_at"
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def get_run(self, backtest_id: str) -> RunRecord | None:
         row = self._db.execute("SELECT * FROM runs WHERE backtest_id=?", (backtest_id,)).fetchone()
@@ -284,17 +385,19 @@ class RunStore:
     # -- events -------------------------------------------------------------------------
 
     def append_events(
-        self, backtest_id: str, first_seq: int, frames: list[str], run_fields: dict[str, Any]
+        self, key: str, first_seq: int, frames: list[str], fields: dict[str, Any]
     ) -> None:
-        """Store a batch of frames numbered from ``first_seq``, and the run's new state, in
-        one transaction. The batch is one row: a busy run's thousand log lines cost one
-        insert, not a thousand (the cost of storing a line fell by about two thirds)."""
+        """Store a batch of frames of stream ``key`` (a run's id, or :func:`sweep_key`)
+        numbered from ``first_seq``, and its run's or sweep's new state, in one transaction.
+        The batch is one row: a busy run's thousand log lines cost one insert, not a thousand
+        (the cost of storing a line fell by about two thirds)."""
+        table, id_column, stream_id = _stream_table(key)
         with self._db:
             self._db.execute("BEGIN")
-            self._insert_batch(backtest_id, first_seq, frames)
-            self.update_run(backtest_id, **run_fields)
-            if run_fields.get("status") not in (None, *ACTIVE_STATUSES):
-                self._db.execute(f"{_SETTLE_PROGRESS} AND backtest_id=?", (backtest_id,))
+            self._insert_batch(key, first_seq, frames)
+            self._update(table, id_column, stream_id, fields)
+            if table == "runs" and fields.get("status") not in (None, *ACTIVE_STATUSES):
+                self._db.execute(f"{_SETTLE_PROGRESS} AND backtest_id=?", (key,))
 
     def _insert_batch(self, backtest_id: str, first_seq: int, frames: list[str]) -> None:
         self._db.execute(
@@ -318,6 +421,13 @@ class RunStore:
             if limit is not None and len(frames) >= limit:
                 break
         return frames
+
+
+def _stream_table(key: str) -> tuple[str, str, str]:
+    """The table, id column and id of the run or sweep whose stream is ``key``."""
+    if key.startswith(SWEEP_KEY_PREFIX):
+        return "sweeps", "sweep_id", key[len(SWEEP_KEY_PREFIX) :]
+    return "runs", "backtest_id", key
 
 
 class _Checkpointer:

@@ -37,7 +37,8 @@ from ..engine import Strategy, VectorStrategy, register_strategy, unregister_str
 from ..engine.builtin_strategies import BUILTIN_STRATEGIES
 
 ENTRY_POINT_GROUP = "qm_jupyter.strategies"
-_MODULE_PREFIX = "qm_jupyter_user_strategies"
+#: The modules of strategy files are named under this (never importable elsewhere).
+USER_MODULE_PREFIX = "qm_jupyter_user_strategies"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class StrategyCatalog:
 
 def _strategies_in_file(path: Path) -> dict[str, Any]:
     """Import ``path`` afresh and return the strategy classes it defines, by name."""
-    module_name = f"{_MODULE_PREFIX}.{path.stem}"
+    module_name = f"{USER_MODULE_PREFIX}.{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module

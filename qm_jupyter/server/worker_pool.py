@@ -32,6 +32,11 @@ from ..events import BACKTEST_CANCELLED, LOG_ENTRY, EventDraft, backtest_error
 from ..jobs import Job
 from .hub import EventHub, RunClosedError
 
+#: Native math libraries on one thread, as in Dask's worker processes (its nannies set the
+#: same): a run's metrics then never depend on whether a worker or a sweep's Dask worker ran
+#: it (a threaded BLAS sums in another order, which moves a Sharpe ratio's last digits).
+#: One run per process also leaves nothing for more threads to do.
+SINGLE_THREADED_MATH = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 #: A worker that exits idle within this many seconds of starting counts as failing to start.
 QUICK_EXIT = 5.0
 #: The delay before replacing it: the first, doubling on each such exit in a row, up to the last.
@@ -168,6 +173,7 @@ class BacktestRunner:
             [sys.executable, "-m", "qm_jupyter.server.worker", str(job_reader), str(event_writer)],
             pass_fds=(job_reader, event_writer),
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **SINGLE_THREADED_MATH},
         )
         os.close(job_reader)
         os.close(event_writer)

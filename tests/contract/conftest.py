@@ -19,7 +19,13 @@ def contract_server(tmp_path_factory):
         )
     )
     server = JupyterServer(
-        root, base / "runs.sqlite", base / "server.log", "--QuantMindExtension.workers=1"
+        root,
+        base / "runs.sqlite",
+        base / "server.log",
+        "--QuantMindExtension.workers=1",
+        # Generated sweeps stay small: one local Dask worker, a few trials at most.
+        "--QuantMindExtension.dask_workers=1",
+        "--QuantMindExtension.max_sweep_trials=20",
     )
     server.start()
     yield server

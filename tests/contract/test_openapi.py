@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from importlib.resources import files
 
 import pytest
@@ -31,6 +32,10 @@ ROUTES = {
     ("get", "/api/v1/backtest/{backtest_id}/events"),
     ("post", "/api/v1/backtest/{backtest_id}/events"),
     ("get", "/api/v1/strategies"),
+    ("post", "/api/v1/sweep/run"),
+    ("get", "/api/v1/sweep"),
+    ("get", "/api/v1/sweep/{sweep_id}"),
+    ("post", "/api/v1/sweep/{sweep_id}/cancel"),
 }
 
 
@@ -83,6 +88,38 @@ def test_a_real_run_matches_the_document(contract_server):
     check(contract_server.get("api/v1/strategies"), "StrategyList")
 
 
+def test_a_real_sweep_matches_the_document(contract_server):
+    schemas = SHIPPED["components"]["schemas"]
+    resolver = {"components": {"schemas": schemas}}
+
+    def check(body, name):
+        validate_instance(
+            body, {"$ref": f"#/components/schemas/{name}", **resolver}, cls=OAS30Validator
+        )
+
+    request = {
+        "strategy": "sma_crossover",
+        "data": {"path": "data/prices.csv"},
+        "grid": {"fast": [2, 3], "slow": {"start": 3, "stop": 5, "step": 1}},
+        "maximize": "total_return",
+    }
+    check(request, "SweepRequest")
+    accepted = contract_server.post("api/v1/sweep/run", request)
+    check(accepted, "SweepAccepted")
+    deadline = time.monotonic() + 120
+    while (sweep := contract_server.get(f"api/v1/sweep/{accepted['sweep_id']}"))["status"] == (
+        "running"
+    ):
+        assert time.monotonic() < deadline, sweep
+        time.sleep(0.1)
+    assert sweep["status"] == "completed" and sweep["counts"]["skipped"] == 1, sweep
+    check(sweep, "Sweep")
+    check(contract_server.get("api/v1/sweep"), "SweepList")
+    trial = contract_server.get(f"api/v1/backtest/{sweep['trials'][0]['backtest_id']}")
+    assert trial["sweep_id"] == sweep["sweep_id"]
+    check(trial, "Run")
+
+
 @pytest.fixture(scope="module")
 def api_schema(contract_server):
     return schemathesis.openapi.from_url(
@@ -109,7 +146,8 @@ CHECKS = [
     suppress_health_check=list(HealthCheck),
 )
 def test_the_live_api_conforms_to_its_document(case, contract_server):
-    backtest_id = (case.path_parameters or {}).get("backtest_id")
+    parameters = case.path_parameters or {}
+    backtest_id = parameters.get("backtest_id", parameters.get("sweep_id"))
     # The document excludes these ids (`not: enum`): they name other routes. An id outside
     # the pattern matches no route of the extension, so Jupyter's own (HTML) 404 answers.
     if backtest_id is not None and (

@@ -68,8 +68,8 @@ class BacktestListHandler(BacktestAPIHandler):
     @web.authenticated
     @authorized
     def get(self) -> None:
-        limit = _int_argument(self, "limit", 100, 1, 1000)
-        offset = _int_argument(self, "offset", 0, 0, MAX_SEQ)
+        limit = int_argument(self, "limit", 100, 1, 1000)
+        offset = int_argument(self, "offset", 0, 0, MAX_SEQ)
         runs = self.service.store.list_runs(limit, offset)
         self.reply({"runs": [run.summary() for run in runs]})
 
@@ -122,8 +122,8 @@ class BacktestEventsHandler(BacktestAPIHandler):
     @authorized
     def get(self, backtest_id: str) -> None:
         run = self.run_or_404(backtest_id)
-        since = _int_argument(self, "since", 0, 0, MAX_SEQ)
-        limit = _int_argument(self, "limit", MAX_EVENTS_PAGE, 1, MAX_EVENTS_PAGE)
+        since = int_argument(self, "since", 0, 0, MAX_SEQ)
+        limit = int_argument(self, "limit", MAX_EVENTS_PAGE, 1, MAX_EVENTS_PAGE)
         frames = self.service.store.frames_since(backtest_id, since, limit)
         head = {
             "backtest_id": backtest_id,
@@ -180,7 +180,7 @@ def _openapi_text() -> str:
     return OPENAPI_DOCUMENT.read_text(encoding="utf-8")
 
 
-def _int_argument(
+def int_argument(
     handler: web.RequestHandler, name: str, default: int, low: int, high: int | None
 ) -> int:
     raw = handler.get_argument(name, None)

@@ -22,8 +22,9 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web, websocket
 from tornado.iostream import IOStream, StreamClosedError
 
-from ...events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, TOPIC, loads
+from ...events import BATCH_SUBPROTOCOL, PROTOCOL_VERSION, SWEEP_TOPIC, TOPIC, loads
 from ..hub import CHUNK, SharedChunk, Subscriber
+from ..store import sweep_key
 from .base import AUTH_RESOURCE, MAX_SEQ, QuantMindHandlerMixin
 
 try:  # the send-queue length of a socket (Linux, macOS); see _unsent
@@ -160,10 +161,13 @@ class BacktestStreamHandler(QuantMindHandlerMixin, JupyterHandler, websocket.Web
                 f"unknown message type {_shown(kind)}; expected subscribe, unsubscribe or ping",
             )
         topic = request.get("topic")
+        if topic == SWEEP_TOPIC:
+            return self._handle_sweep(subscriber, kind, request)
         if topic != TOPIC:
             raise ProtocolError(
                 "bad_topic" if topic is not None else "missing_topic",
-                f'{kind} needs "topic": "{TOPIC}"' + (f", got {_shown(topic)}" if topic else ""),
+                f'{kind} needs "topic": "{TOPIC}" or "{SWEEP_TOPIC}"'
+                + (f", got {_shown(topic)}" if topic else ""),
             )
         backtest_id = request.get("backtest_id")
         reply: dict[str, Any] = {"type": f"{kind}d", "topic": TOPIC}
@@ -178,25 +182,42 @@ class BacktestStreamHandler(QuantMindHandlerMixin, JupyterHandler, websocket.Web
         if not isinstance(backtest_id, str) or self.service.hub.get_run(backtest_id) is None:
             raise ProtocolError("unknown_run", f"no backtest with id {_shown(backtest_id)}")
         reply["backtest_id"] = backtest_id
-        if kind == "unsubscribe":
-            subscriber.unfollow_run(backtest_id)
-            return reply
-        since = request.get("since", 0)
-        if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
-            raise ProtocolError(
-                "bad_since", f"since must be an integer from 0 to {MAX_SEQ}, got {_shown(since)}"
-            )
-        reply["since"] = since
-        # The reply is queued before the replay: the client sees "subscribed" first.
-        subscriber.send(reply)
-        subscriber.follow_run(backtest_id, since)
-        return None
+        return _follow(subscriber, kind, request, backtest_id, reply)
+
+    def _handle_sweep(
+        self, subscriber: Subscriber, kind: str, request: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """A sweep's own stream: the same replay and live follow as a run's."""
+        sweep_id = request.get("sweep_id")
+        if not isinstance(sweep_id, str) or self.service.store.get_sweep(sweep_id) is None:
+            raise ProtocolError("unknown_sweep", f"no sweep with id {_shown(sweep_id)}")
+        reply = {"type": f"{kind}d", "topic": SWEEP_TOPIC, "sweep_id": sweep_id}
+        return _follow(subscriber, kind, request, sweep_key(sweep_id), reply)
 
     def on_close(self) -> None:
         if self.subscriber is not None:
             self.subscriber.close()
         if self._age_limit is not None:
             self._age_limit.cancel()
+
+
+def _follow(
+    subscriber: Subscriber, kind: str, request: dict[str, Any], key: str, reply: dict[str, Any]
+) -> dict[str, Any] | None:
+    """(Un)follow the run or sweep whose stream is ``key``, replaying from ``since``."""
+    if kind == "unsubscribe":
+        subscriber.unfollow_run(key)
+        return reply
+    since = request.get("since", 0)
+    if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_SEQ:
+        raise ProtocolError(
+            "bad_since", f"since must be an integer from 0 to {MAX_SEQ}, got {_shown(since)}"
+        )
+    reply["since"] = since
+    # The reply is queued before the replay: the client sees "subscribed" first.
+    subscriber.send(reply)
+    subscriber.follow_run(key, since)
+    return None
 
 
 def batch_frame(frames: Sequence[str]) -> bytes:

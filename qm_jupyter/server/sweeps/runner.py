@@ -1,0 +1,640 @@
+"""SweepRunner: runs parameter sweeps on Dask and puts every trial on the event stream.
+
+Each sweep is one asyncio task on the server's loop, driving Dask's asynchronous client (no
+Dask call blocks the loop; Optuna's run in a thread). It reads the data once, scatters it to
+every worker once, and keeps about as many trials in flight as the cluster has threads,
+asking its search for the next combination as each trial ends.
+
+Every trial is a run of its own (a ``backtest_id`` with the sweep's id) whose events come
+over Dask's connection only: the task streams them in batches on the sweep's event topic
+(``Worker.log_event``), and returns its terminal event, which the server publishes once the
+batches the task sent have arrived (or after a short wait: a lost batch never loses an end).
+A task that Dask reruns after its worker died announces a new attempt; the trial's run says
+so, and the sweep shows the trial once, with its attempt number.
+
+Cancelling is cooperative, as Dask cannot stop a running task: queued trials are cancelled,
+running ones see a flag set in every worker process at their next progress point, and any
+still running after a grace period are dropped (their worker finishes them unseen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ...engine import DataError, ParamError, get_strategy, load_prices, validate_params
+from ...engine.registry import StrategyLike
+from ...events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    LOG_ENTRY,
+    SWEEP_CANCELLED,
+    SWEEP_COMPLETE,
+    SWEEP_PROGRESS,
+    SWEEP_START,
+    SWEEP_TRIAL,
+    TERMINAL_STATUS,
+    EventDraft,
+    backtest_error,
+    loads,
+    sweep_error,
+    utc_now_iso,
+)
+from ...jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial, sweep_data
+from ..hub import EventHub, RunClosedError
+from ..store import SweepRecord, sweep_key
+from ..strategy_catalog import USER_MODULE_PREFIX
+from .cluster import ClusterUnavailable, DaskCluster
+from .request import SweepRequest, parse_sweep_request
+from .search import Search, make_search
+
+#: Seconds between two sweep_progress events at most (a few a second).
+PROGRESS_INTERVAL = 0.25
+#: Seconds a trial's end waits for the event batches its task says it sent.
+EVENT_WAIT = 2.0
+#: Seconds cancelled trials have to stop at a progress point before they are dropped.
+CANCEL_GRACE = 1.2
+
+
+@dataclass(frozen=True)
+class SweepLimits:
+    """What a sweep may ask for, and how its trials report."""
+
+    max_trials: int = 10_000
+    max_sample_bars: int = 50_000_000
+    max_data_file_bytes: int = 4 * 1024**3
+    progress_every: int = 100
+    max_progress_rate: float = 20.0
+
+
+@dataclass(frozen=True)
+class TrialEntry:
+    """One trial as the sweep shows it (``sweep_trial``'s data, ``trials`` of the REST API)."""
+
+    backtest_id: str | None
+    params: dict[str, Any]
+    status: str
+    metrics: dict[str, Any] | None = None
+    objective: float | None = None
+    error: str | None = None
+    worker: str | None = None
+    attempt: int = 0
+
+
+class Tally:
+    """Counts and the best trial so far, from trial entries in the order they ended."""
+
+    STATUSES = ("completed", "failed", "cancelled", "skipped")
+
+    def __init__(self, metric: str, direction: str, total: int):
+        self.metric = metric
+        self.sign = 1.0 if direction == "maximize" else -1.0
+        self.counts = {"total": total, **dict.fromkeys(self.STATUSES, 0)}
+        self.best: dict[str, Any] | None = None
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.counts[entry["status"]] += 1
+        value = entry.get("objective")
+        if value is None or entry["status"] != "completed":
+            return
+        if self.best is None or self.sign * value > self.sign * self.best["objective"]:
+            self.best = {
+                key: entry[key] for key in ("backtest_id", "params", "metrics", "objective")
+            }
+
+    @property
+    def ended(self) -> int:
+        return sum(self.counts[status] for status in self.STATUSES)
+
+
+@dataclass
+class _Trial:
+    """A trial in flight: which attempt of it the server follows, and its events so far."""
+
+    backtest_id: str
+    params: dict[str, Any]
+    token: Any
+    future: Any = None
+    attempt: str | None = None
+    attempts: int = 0
+    seen: set[str] = field(default_factory=set)
+    worker: str | None = None
+    received: int = 0
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    entry: TrialEntry | None = None
+    lost_scheduler: bool = False
+
+
+@dataclass
+class _Sweep:
+    record: SweepRecord
+    request: SweepRequest
+    tally: Tally
+    key: str
+    topic: str
+    started: float = field(default_factory=time.monotonic)
+    trials: dict[str, _Trial] = field(default_factory=dict)
+    ended: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelling: bool = False
+    task: asyncio.Task | None = None
+    threads: int = 1
+    last_progress: float = float("-inf")
+    progress_due: bool = False
+
+
+def scalar_metrics(result: dict[str, Any]) -> dict[str, Any]:
+    """A trial's metrics as the sweep shows them: the numbers of its ``backtest_complete``
+    (undefined ones null), without its chart data and nested tables."""
+    return {k: v for k, v in result.items() if v is None or type(v) in (int, float)}
+
+
+def _shippable(name: str) -> StrategyLike:
+    """What a Dask worker can run: a strategy's name, or, for one loaded from a strategy
+    file of this server (which the cluster's workers may not see), its class, pickled by
+    value with its module."""
+    cls = get_strategy(name)
+    if not cls.__module__.startswith(USER_MODULE_PREFIX):
+        return name
+    import cloudpickle  # distributed's own serializer
+
+    cloudpickle.register_pickle_by_value(sys.modules[cls.__module__])
+    return cls
+
+
+class SchedulerLost(RuntimeError):
+    """The client lost its scheduler while trials were in flight."""
+
+
+class SweepRunner:
+    """Starts, cancels, recovers and describes sweeps."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        cluster: DaskCluster,
+        *,
+        root_dir: str | Path,
+        limits: SweepLimits | None = None,
+        log: logging.Logger | None = None,
+    ):
+        self.hub = hub
+        self.cluster = cluster
+        self.root_dir = str(root_dir)
+        self.limits = limits or SweepLimits()
+        self.log = log or logging.getLogger(__name__)
+        self._sweeps: dict[str, _Sweep] = {}
+
+    # -- requests ------------------------------------------------------------------------
+
+    def submit(self, body: Any) -> tuple[SweepRecord, bool]:
+        """Start a sweep (its task runs on the loop); return it and whether it is new."""
+        limits = self.limits
+        request = parse_sweep_request(
+            body,
+            root_dir=self.root_dir,
+            max_sample_bars=limits.max_sample_bars,
+            max_file_bytes=limits.max_data_file_bytes,
+            max_trials=limits.max_trials,
+            default_seed=uuid.uuid4().int % 2**32,
+        )
+        store = self.hub.store
+        if request.client_request_id:
+            existing = store.find_sweep_by_client_request_id(request.client_request_id)
+            if existing is not None:
+                return existing, False
+        record = SweepRecord(
+            sweep_id=uuid.uuid4().hex,
+            status="running",
+            request=request.to_dict(),
+            created_at=utc_now_iso(),
+            total_trials=request.total_trials,
+            client_request_id=request.client_request_id,
+        )
+        self.hub.create_sweep(record)
+        sweep = _Sweep(
+            record,
+            request,
+            Tally(request.metric, request.direction, request.total_trials),
+            sweep_key(record.sweep_id),
+            f"qm-sweep-{record.sweep_id}",
+        )
+        shown = record.request
+        self._publish(
+            sweep,
+            SWEEP_START,
+            {
+                "strategy": request.strategy,
+                "method": request.method,
+                "total_trials": request.total_trials,
+                "grid": shown["grid"],
+                "params": request.params,
+                "objective": {"metric": request.metric, "direction": request.direction},
+                "seed": request.seed,
+                "data": request.data,
+            },
+        )
+        self._sweeps[record.sweep_id] = sweep
+        sweep.task = asyncio.ensure_future(self._run(sweep))
+        return record, True
+
+    def cancel(self, sweep_id: str) -> bool:
+        """Ask a running sweep to stop; False if it is not running here."""
+        sweep = self._sweeps.get(sweep_id)
+        if sweep is None:
+            return False
+        sweep.cancelling = True
+        sweep.ended.put_nowait(None)  # wakes the sweep's task
+        return True
+
+    def recover(self) -> None:
+        """End the sweeps that a previous server left running: their finished trials are
+        kept (the stream holds them); the rest can never run."""
+        for sweep_id in self.hub.store.running_sweep_ids():
+            record = self.hub.store.get_sweep(sweep_id)
+            tally = self.tally(record)
+            self.hub.publish(
+                sweep_key(sweep_id),
+                [
+                    sweep_error(
+                        "the server stopped while this sweep was running",
+                        "ServerRestarted",
+                        tally.counts,
+                    )
+                ],
+            )
+
+    async def stop(self) -> None:
+        """End the sweeps still running (as ``sweep_error``) and disconnect from Dask."""
+        for sweep in list(self._sweeps.values()):
+            if sweep.task is not None:
+                sweep.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep.task
+        await self.cluster.close()
+
+    # -- what the REST API shows ----------------------------------------------------------
+
+    def trials(self, sweep_id: str) -> list[dict[str, Any]]:
+        """The sweep's trials as they ended: its stream's ``sweep_trial`` events."""
+        frames = self.hub.store.frames_since(sweep_key(sweep_id), 0)
+        events = (loads(frame) for frame in frames if f'"type":"{SWEEP_TRIAL}"' in frame)
+        return [event["data"] for event in events]
+
+    def tally(self, record: SweepRecord, trials: list[dict[str, Any]] | None = None) -> Tally:
+        request = record.request
+        metric, direction = request["metric"], request["direction"]
+        tally = Tally(metric, direction, record.total_trials)
+        for entry in self.trials(record.sweep_id) if trials is None else trials:
+            tally.add(entry)
+        return tally
+
+    def describe(self, record: SweepRecord) -> dict[str, Any]:
+        """``GET /api/v1/sweep/{id}``: the sweep, its counts, best trial and every trial."""
+        trials = self.trials(record.sweep_id)
+        tally = self.tally(record, trials)
+        return {
+            **self.summary(record),
+            "counts": tally.counts,
+            "best": tally.best,
+            "trials": trials,
+        }
+
+    def summary(self, record: SweepRecord) -> dict[str, Any]:
+        """A sweep without its trials, for listings (counts as of its latest progress)."""
+        request = record.request
+        reported = record.result or record.error or record.progress or {}
+        return {
+            "sweep_id": record.sweep_id,
+            "status": record.status,
+            "strategy": request["strategy"],
+            "data": request["data"],
+            "grid": request["grid"],
+            "params": request["params"],
+            "method": request["method"],
+            "seed": request["seed"],
+            "objective": {"metric": request["metric"], "direction": request["direction"]},
+            "total_trials": record.total_trials,
+            "counts": reported.get("counts"),
+            "best": reported.get("best"),
+            "error": record.error,
+            "client_request_id": record.client_request_id,
+            "created_at": record.created_at,
+            "finished_at": record.finished_at,
+            "last_seq": record.last_seq,
+        }
+
+    # -- a sweep's task -------------------------------------------------------------------
+
+    async def _run(self, sweep: _Sweep) -> None:
+        client = data = None
+        try:
+            prices = await asyncio.to_thread(load_prices, sweep.request.data, self.root_dir)
+            client = await self.cluster.client()
+            search = await asyncio.to_thread(make_search, sweep.request)
+            data = client.submit(sweep_data, prices, key=f"qm-data-{sweep.record.sweep_id}")
+            client.subscribe_topic(sweep.topic, partial(self._on_events, sweep))
+            await self._drive(sweep, client, search, data)
+            self._progress(sweep, force=True)
+            ending = SWEEP_CANCELLED if sweep.cancelling else SWEEP_COMPLETE
+            self._publish(sweep, ending, self._final(sweep))
+        except asyncio.CancelledError:
+            self._fail(sweep, "the server stopped while this sweep was running", "ServerStopped")
+        except DataError as error:
+            self._fail(sweep, f"cannot read the sweep's data: {error}", "DataError")
+        except ClusterUnavailable as error:
+            self._fail(sweep, str(error), "SchedulerUnreachable")
+        except SchedulerLost as error:
+            self._fail(sweep, str(error), "SchedulerLost")
+        except Exception as error:
+            self.log.exception("Sweep %s failed", sweep.record.sweep_id)
+            self._fail(sweep, f"{type(error).__name__}: {error}", type(error).__name__)
+        finally:
+            self._sweeps.pop(sweep.record.sweep_id, None)
+            if data is not None:
+                data.release()
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.unsubscribe_topic(sweep.topic)
+
+    async def _drive(self, sweep: _Sweep, client: Any, search: Search, data: Any) -> None:
+        """Keep the cluster's threads busy with trials until the search is done (or the
+        sweep is cancelled), handling each trial as it ends."""
+        request = sweep.request
+        loop = asyncio.get_running_loop()
+        in_flight: dict[str, _Trial] = {}
+        followers: set[asyncio.Task] = set()
+        asked = 0
+        cancel_deadline: float | None = None
+        try:
+            while True:
+                if not sweep.cancelling and asked < request.total_trials:
+                    sweep.threads = await self.cluster.threads()
+                    window = sweep.threads * (1 if request.method == "tpe" else 2)
+                    while len(in_flight) < window and asked < request.total_trials:
+                        asked_for = await asyncio.to_thread(search.ask)
+                        if asked_for is None:
+                            asked = request.total_trials
+                            break
+                        asked += 1
+                        trial = self._start_trial(sweep, client, data, *asked_for)
+                        if trial is None:
+                            await asyncio.to_thread(search.tell, asked_for[0], None)
+                            continue
+                        in_flight[trial.backtest_id] = trial
+                        follower = asyncio.ensure_future(self._follow(sweep, trial))
+                        followers.add(follower)
+                        follower.add_done_callback(followers.discard)
+                if not in_flight and (sweep.cancelling or asked >= request.total_trials):
+                    return
+                if sweep.cancelling and cancel_deadline is None:
+                    cancel_deadline = loop.time() + CANCEL_GRACE
+                    await self._cancel_trials(sweep, client, in_flight.values())
+                elif cancel_deadline is not None and loop.time() > cancel_deadline:
+                    await client.cancel([t.future for t in in_flight.values()], force=True)
+                    cancel_deadline = float("inf")
+                try:
+                    trial = await asyncio.wait_for(sweep.ended.get(), PROGRESS_INTERVAL)
+                except TimeoutError:
+                    trial = None
+                if trial is not None:
+                    del in_flight[trial.backtest_id]
+                    if trial.lost_scheduler:
+                        raise SchedulerLost(
+                            f"lost the connection to the Dask scheduler at {self.cluster.where}"
+                        )
+                    objective = trial.entry.objective if trial.entry else None
+                    await asyncio.to_thread(search.tell, trial.token, objective)
+                self._progress(sweep)
+        finally:
+            for follower in followers:
+                follower.cancel()
+            for trial in in_flight.values():
+                if trial.entry is None:
+                    self._end_trial_run(
+                        trial,
+                        backtest_error(
+                            "the sweep ended while this trial was in flight", "SweepEnded"
+                        ),
+                    )
+
+    def _start_trial(
+        self, sweep: _Sweep, client: Any, data: Any, token: Any, combo: dict[str, Any]
+    ) -> _Trial | None:
+        """Submit one combination, or record it as skipped when the strategy's own checks
+        reject it (None)."""
+        request = sweep.request
+        params = {**request.params, **combo}
+        try:
+            params = validate_params(request.strategy, params)
+        except ParamError as error:
+            self._record(sweep, TrialEntry(None, combo, "skipped", error=str(error)))
+            return None
+        run = self.hub.create_run(
+            {
+                "strategy": request.strategy,
+                "params": params,
+                "data": request.data,
+                "initial_balance": request.initial_balance,
+                "commission": request.commission,
+                "periods_per_year": request.periods_per_year,
+            },
+            origin="sweep",
+            sweep_id=sweep.record.sweep_id,
+        )
+        trial = _Trial(run.backtest_id, params, token)
+        job = Job(
+            backtest_id=run.backtest_id,
+            strategy=_shippable(request.strategy),
+            params=params,
+            data={},  # the scattered frame takes its place on the worker
+            initial_balance=request.initial_balance,
+            commission=request.commission,
+            periods_per_year=request.periods_per_year,
+            progress_every=self.limits.progress_every,
+            max_progress_rate=self.limits.max_progress_rate,
+            root_dir=None,
+        )
+        full = request.trial_events == "full"
+        trial.future = client.submit(
+            run_trial,
+            Trial(sweep.record.sweep_id, sweep.topic, job, full),
+            data,
+            key=f"qm-trial-{run.backtest_id}",
+            pure=False,
+        )
+        sweep.trials[run.backtest_id] = trial
+        return trial
+
+    async def _follow(self, sweep: _Sweep, trial: _Trial) -> None:
+        """Await one trial's task; publish its end on its run, and its entry on the sweep."""
+        from distributed import KilledWorker
+
+        try:
+            outcome: TrialOutcome = await trial.future
+            trial.future.release()  # the result is in hand: the cluster may forget it
+        except KilledWorker as error:
+            ending = backtest_error(f"the trial's workers kept dying: {error}", "KilledWorker")
+        except Exception as error:  # cancelled (by us, or with the lost scheduler), or a crash
+            if sweep.cancelling:
+                ending = EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})
+            elif getattr(trial.future, "status", "") == "cancelled":
+                trial.lost_scheduler = True
+                ending = backtest_error(
+                    f"lost the connection to the Dask scheduler at {self.cluster.where}",
+                    "SchedulerLost",
+                )
+            else:
+                ending = backtest_error(f"{type(error).__name__}: {error}", type(error).__name__)
+        else:
+            if outcome.attempt not in trial.seen:
+                self._new_attempt(trial, outcome.attempt, outcome.worker)
+            await self._await_events(trial, outcome)
+            ending = EventDraft(outcome.terminal_type, orjson.loads(outcome.terminal_data))
+        self._end_trial_run(trial, ending)
+        status = TERMINAL_STATUS[ending.type]
+        metrics = objective = error_text = None
+        if ending.type == BACKTEST_COMPLETE:
+            metrics = scalar_metrics(ending.data)
+            objective = metrics.get(sweep.request.metric)
+        elif status == "failed":
+            error_text = ending.data.get("error")
+        trial.entry = TrialEntry(
+            trial.backtest_id,
+            trial.params,
+            status,
+            metrics,
+            objective,
+            error_text,
+            trial.worker,
+            trial.attempts,
+        )
+        self._record(sweep, trial.entry)
+        sweep.ended.put_nowait(trial)
+
+    async def _await_events(self, trial: _Trial, outcome: TrialOutcome) -> None:
+        """Wait (a little) for the batches the trial's task sent before it returned."""
+        deadline = time.monotonic() + EVENT_WAIT
+        while trial.attempt == outcome.attempt and trial.received < outcome.events_sent:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            trial.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(trial.arrived.wait(), left)
+
+    async def _cancel_trials(self, sweep: _Sweep, client: Any, trials: Any) -> None:
+        """Drop the trials not started; flag the running ones to stop."""
+        waiting = [t.future for t in trials if t.attempt is None]
+        if waiting:
+            await client.cancel(waiting)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.run(cancel_sweep, sweep.record.sweep_id), 1.0)
+
+    def _on_events(self, sweep: _Sweep, event: tuple[float, dict[str, Any]]) -> None:
+        """A batch of a trial's events from the sweep's Dask topic (on the loop)."""
+        message = event[1]
+        trial = sweep.trials.get(message.get("run"))
+        if trial is None or trial.entry is not None:
+            return
+        attempt = message["attempt"]
+        if attempt != trial.attempt:
+            if attempt in trial.seen:
+                return  # a late batch of an attempt whose worker was lost
+            self._new_attempt(trial, attempt, message["worker"])
+        first, events = message["first"], message["events"]
+        skip = trial.received + 1 - first
+        if skip < 0:
+            self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, -skip)
+        drafts = [
+            EventDraft(
+                kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
+            )
+            for kind, data, stamp in events[max(skip, 0) :]
+        ]
+        trial.received = max(trial.received, first + len(events) - 1)
+        if drafts:
+            self._publish_run(trial.backtest_id, drafts)
+        trial.arrived.set()
+
+    def _new_attempt(self, trial: _Trial, attempt: str, worker: str) -> None:
+        trial.attempts += 1
+        trial.seen.add(attempt)
+        trial.attempt, trial.worker, trial.received = attempt, worker, 0
+        if trial.attempts == 1:
+            self.hub.mark_running(trial.backtest_id)
+            return
+        message = (
+            f"the worker running this trial was lost; retried on {worker} "
+            f"(attempt {trial.attempts})"
+        )
+        data = {"level": "WARNING", "message": message, "module": "sweep"}
+        self._publish_run(
+            trial.backtest_id, [EventDraft(LOG_ENTRY, {**data, "timestamp": utc_now_iso()})]
+        )
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def _record(self, sweep: _Sweep, entry: TrialEntry) -> None:
+        data = asdict(entry)
+        sweep.tally.add(data)
+        sweep.progress_due = True
+        self._publish(sweep, SWEEP_TRIAL, data)
+
+    def _progress(self, sweep: _Sweep, *, force: bool = False) -> None:
+        """A ``sweep_progress`` when trials ended since the last, at most every
+        PROGRESS_INTERVAL seconds (and always at the end)."""
+        now = time.monotonic()
+        if not force and (not sweep.progress_due or now - sweep.last_progress < PROGRESS_INTERVAL):
+            return
+        sweep.progress_due, sweep.last_progress = False, now
+        tally, elapsed = sweep.tally, now - sweep.started
+        ended, total = tally.ended, sweep.request.total_trials
+        eta = elapsed / ended * (total - ended) if ended else None
+        running = sum(1 for t in sweep.trials.values() if t.entry is None and t.attempt)
+        self._publish(
+            sweep,
+            SWEEP_PROGRESS,
+            {
+                "counts": {**tally.counts, "running": running},
+                "best": tally.best,
+                "elapsed_seconds": elapsed,
+                "eta_seconds": eta,
+                "workers": sweep.threads,
+            },
+        )
+
+    def _final(self, sweep: _Sweep) -> dict[str, Any]:
+        tally = sweep.tally
+        return {
+            "counts": tally.counts,
+            "best": tally.best,
+            "duration": time.monotonic() - sweep.started,
+        }
+
+    def _fail(self, sweep: _Sweep, message: str, error_type: str) -> None:
+        self._progress(sweep, force=True)
+        draft = sweep_error(message, error_type, sweep.tally.counts)
+        draft.data["best"] = sweep.tally.best
+        self.hub.publish(sweep.key, [draft])
+
+    def _publish(self, sweep: _Sweep, event_type: str, data: dict[str, Any]) -> None:
+        self.hub.publish(sweep.key, [EventDraft(event_type, data)])
+
+    def _end_trial_run(self, trial: _Trial, ending: EventDraft) -> None:
+        self._publish_run(trial.backtest_id, [ending])
+
+    def _publish_run(self, backtest_id: str, drafts: list[EventDraft]) -> None:
+        try:
+            self.hub.publish(backtest_id, drafts)
+        except RunClosedError:
+            self.log.debug("Trial %s already ended; dropped %d events", backtest_id, len(drafts))
