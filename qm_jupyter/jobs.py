@@ -25,9 +25,9 @@ import pandas as pd
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.curves import curve_points
-from .engine.stats import stats_to_wire
 from .engine.data import DataSource
 from .engine.registry import StrategyLike
+from .engine.stats import stats_to_wire
 from .events import BACKTEST_START, LOG_ENTRY, TERMINAL_STATUS, EventDraft, backtest_error, encode
 from .sinks import BatchingSink, EventSink
 from .ws_logger import (
