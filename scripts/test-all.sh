@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh machine, then runs every test:
-# lint, the IDE's unit tests and build, Python tests with coverage (>= 85% of qm_jupyter,
+# lint, the import rules, the IDE's unit tests and build, Python tests with coverage (>= 85% of qm_jupyter,
 # worker processes included), the notebooks under nbval, and the browser tests.
 # What goes where: the Python packages into the active virtual environment ($VIRTUAL_ENV) or
 # .venv/ here; the IDE's npm packages into quantmind-ide/node_modules/; Debian's chromium (only
@@ -30,6 +30,10 @@ unset JUPYTER_PATH JUPYTER_CONFIG_PATH
 echo "== lint"
 "$PY" -m ruff check qm_jupyter tests benchmarks notebooks scripts
 "$PY" -m ruff format --check qm_jupyter tests benchmarks notebooks scripts
+
+echo "== architecture: import rules (.importlinter: layers, no jupyter_server/ipywidgets below"
+echo "   the server and notebook sides, no import cycles)"
+lint-imports
 
 echo "== IDE: install, type-check, unit tests, build (served at /quantmind/ by the tests below)"
 qm_npm_ci
