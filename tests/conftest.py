@@ -1,5 +1,5 @@
 """Shared fixtures: a real Jupyter server with the extension, in-process (pytest-jupyter,
-for tests/api) or as a subprocess that a test can kill and restart (``jupyter_server``)."""
+for tests/server) or as a subprocess that a test can kill and restart (``jupyter_server``)."""
 
 from __future__ import annotations
 
