@@ -157,9 +157,15 @@ def sweep(
         handle = _start_sweep(data_source(data), strategy, grid, options, settings)
     except (ParamError, DataError) as error:  # the user's mistake: no library frames under it
         raise error.with_traceback(None) from None
+    handle.widget.trial_view = _trial_view
     if display:
         _show(handle)
     return handle
+
+
+def _trial_view(backtest_id: str) -> BacktestWidget:
+    """A sweep trial's run, as :func:`watch` shows it (a click in the sweep's display)."""
+    return watch(backtest_id, display=False).widget
 
 
 def _start_sweep(

@@ -67,12 +67,15 @@ class BacktestRun:
     def __repr__(self) -> str:
         return f"<BacktestRun {self.backtest_id} in the {self.where}: {self.status}>"
 
-    def _finish(self, result: BacktestResult | None = None) -> None:
-        """Show the final state, then resolve from it (the result if it completed)."""
+    def _finish(
+        self, result: BacktestResult | None = None, chart: dict[str, Any] | None = None
+    ) -> None:
+        """Show the final state (with the run's ``run_chart`` if the caller computed it), then
+        resolve from it (the result if it completed)."""
         if self._future.done():
             return
         try:
-            self.widget.finish(None if result is None else result.equity)
+            self.widget.finish(chart)
         finally:
             self._resolve(result)
 
@@ -107,8 +110,8 @@ def result_from_view(view: RunView) -> BacktestResult:
         )
     else:
         equity = pd.Series(
-            [value for _, value in view.curve],
-            index=pd.Index([bars for bars, _ in view.curve], name="bars_processed"),
+            [point.equity for point in view.curve],
+            index=pd.Index([point.bars for point in view.curve], name="bars_processed"),
             name="equity",
             dtype=float,
         )

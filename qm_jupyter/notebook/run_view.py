@@ -21,7 +21,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..events import (
     BACKTEST_CANCELLED,
@@ -53,6 +53,16 @@ METRIC_FORMATS = {
 }
 
 
+class CurvePoint(NamedTuple):
+    """One progress point as a chart draws it: the equity marked to market at the close of
+    the last bar processed (``time``/``price`` are None from runs that did not send them)."""
+
+    bars: int
+    equity: float
+    time: str | None = None
+    price: float | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class LogLine:
     """One ``log_entry`` as a display shows it."""
@@ -79,7 +89,7 @@ class RunView:
     cancelled_bars: int | None = None
     logs: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     log_counts: Counter[str] = field(default_factory=Counter)
-    curve: list[tuple[int, float]] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
     held: deque[LogLine] = field(default_factory=lambda: deque(maxlen=MAX_LOG_LINES))
     held_counts: Counter[str] = field(default_factory=Counter)
     held_since: float | None = None
@@ -153,7 +163,9 @@ class RunView:
             self.first_progress = (float(data.get("progress") or 0.0), timestamp)
         bars, equity = data.get("bars_processed"), data.get("equity")
         if isinstance(bars, int) and isinstance(equity, int | float):
-            self.curve.append((bars, float(equity)))
+            price = data.get("price")
+            price = float(price) if isinstance(price, int | float) else None
+            self.curve.append(CurvePoint(bars, float(equity), data.get("time"), price))
             if len(self.curve) > MAX_CURVE_POINTS:
                 self.curve = [*self.curve[:-1:2], self.curve[-1]]
 

@@ -1,4 +1,4 @@
-"""The handle of a parameter sweep started from a notebook, and its progress line.
+"""The handle of a parameter sweep started from a notebook, and its folded state.
 
 ``await sweep`` (in a cell) or ``sweep.result()`` (anywhere) gives a
 :class:`~qm_jupyter.notebook.sweep_result.SweepResult` once the sweep completed or was
@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import html
 import threading
 import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-import ipywidgets
-
 from ..events import SWEEP_PROGRESS, SWEEP_START, SWEEP_TERMINAL_STATUS, SWEEP_TRIAL
 from .sweep_result import SweepResult, trials_frame
+from .sweep_widget import SweepWidget
 from .widget import _resync
 
-#: Seconds between two redraws of the progress line at most.
+#: Seconds between two redraws of the display at most.
 REDRAW_INTERVAL = 0.25
 
 
@@ -124,7 +122,7 @@ class SweepState:
 
 class Sweep:
     """A sweep running in this kernel's Dask cluster or on the server: awaitable,
-    cancellable, shown as a progress line.
+    cancellable, shown live (:class:`~qm_jupyter.notebook.sweep_widget.SweepWidget`).
 
     >>> sweep = qm.sweep(data, "sma_crossover", {"fast": [5, 10], "slow": [30, 60]})
     >>> result = await sweep            # sweep.result() outside a running loop
@@ -137,7 +135,7 @@ class Sweep:
         self.where = where
         self._cancel = cancel
         self._future: concurrent.futures.Future[SweepResult] = concurrent.futures.Future()
-        self.widget = ipywidgets.HTML(self._html())
+        self.widget = SweepWidget(state, where=f"in the {where}")
         self._lock = threading.Lock()
         self._drawn = 0.0
         self._display_handle: Any = None
@@ -176,9 +174,9 @@ class Sweep:
         self._display_handle = display(self.widget, display_id=True)
 
     def resend(self) -> None:
-        """Send the line again from this (the main) thread: a headless executor saves only
-        what is sent within a cell (see :mod:`qm_jupyter.notebook.widget`)."""
-        self.widget.send_state()
+        """Send the display again from this (the main) thread: a headless executor saves
+        only what is sent within a cell (see :mod:`qm_jupyter.notebook.widget`)."""
+        self.widget.resend()
         if self._display_handle is not None:
             self._display_handle.update(self.widget)
 
@@ -186,18 +184,15 @@ class Sweep:
         return f"<Sweep {self.sweep_id} in the {self.where}: {self.state.line()}>"
 
     def _changed(self) -> None:
-        """Redraw the line, at most every REDRAW_INTERVAL seconds while it runs."""
+        """Redraw the display, at most every REDRAW_INTERVAL seconds while it runs."""
         now = time.monotonic()
         with self._lock:
             if not self.state.finished and now - self._drawn < REDRAW_INTERVAL:
                 return
             self._drawn = now
-        self.widget.value = self._html()
+        self.widget.render(self.state)
         if threading.current_thread() is not threading.main_thread():
             _resync.mark(self)
-
-    def _html(self) -> str:
-        return f'<span class="qm-sweep">{html.escape(self.state.line())}</span>'
 
     def _finish(self) -> None:
         """Draw the final line, then resolve: the result, or why the sweep failed."""

@@ -1,4 +1,9 @@
-"""The live display of one run (ipywidgets 8): header, progress, log, metrics and curve.
+"""The live display of one run (ipywidgets 8): header, progress, log, metrics and chart.
+
+The chart (:mod:`.plots`: price with trades, equity, drawdown; zoom, pan, hover) fills in
+from the progress points while the run goes and shows the run's reduced chart at the end
+(:mod:`.chart_series`); a static PNG of the final chart sits beside it for viewers of a
+saved notebook with no plotly front end (:mod:`.static_image`).
 
 Events arrive from any thread (:meth:`BacktestWidget.push` only folds them into a
 :class:`RunView`); one renderer thread turns the state into widget values a few times
@@ -25,11 +30,12 @@ from html import escape
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
 
 from ..events import Event
-from .chart import equity_chart_svg
+from .chart_series import series_for
+from .plots import draw_run, resend_figure, run_figure
 from .run_view import HOLD_SECONDS, LEVELS, RunView, format_metrics
+from .static_image import run_chart_png, static_html
 
 REFRESH_INTERVAL = 0.25
 MAX_SHOWN_LINES = 200
@@ -58,7 +64,8 @@ class BacktestWidget(widgets.VBox):
         self._lock = threading.RLock()
         self._view = view
         self._where = where
-        self._equity: pd.Series | None = None
+        self._chart_data: dict[str, Any] | None = None
+        self._drawn: tuple[Any, ...] = ()
         self._version = 0
         self._rendered_version = -1
         self._done = threading.Event()
@@ -81,6 +88,9 @@ class BacktestWidget(widgets.VBox):
         self.log_panel.add_class("qm-log")
         self.outcome = widgets.HTML()
         self.outcome.add_class("qm-outcome")
+        self.chart = run_figure()  # a child once there is something to draw
+        self.static_chart = widgets.HTML()
+        self.static_chart.add_class("qm-static")
         super().__init__(
             [
                 self.header,
@@ -89,10 +99,12 @@ class BacktestWidget(widgets.VBox):
                 self.level_filter,
                 self.log_panel,
                 self.outcome,
+                self.static_chart,
             ],
             layout=widgets.Layout(border="1px solid #ddd", padding="6px"),
         )
         self.add_class("qm-backtest")
+        self.add_class("qm-display")
         self.level_filter.observe(self._on_level, names="value")
         self._render()
         _resync.watch_cells()
@@ -109,14 +121,18 @@ class BacktestWidget(widgets.VBox):
             self._view.apply(event)
             self._version += 1
 
-    def finish(self, equity: pd.Series | None = None) -> None:
-        """Render the final state now (with the full equity curve if given) and stop refreshing."""
+    def finish(self, chart: dict[str, Any] | None = None) -> None:
+        """Render the final state now (with ``chart``, the engine's ``run_chart`` of the
+        run, when the caller has it) and stop refreshing."""
         with self._lock:
-            if equity is not None:
-                self._equity = equity
+            self._chart_data = chart
             self._done.set()
             self._version += 1
             self._render()
+            series = series_for(self._view, chart)
+            if self._view.status == "completed" and not series.empty:
+                png = run_chart_png(series, self._view.title())
+                self.static_chart.value = static_html(png, f"chart of {self._view.title()}")
             if self._display_handle is not None:
                 self._display_handle.update(self)
 
@@ -124,7 +140,10 @@ class BacktestWidget(widgets.VBox):
         """Send the shown state again from this thread (see the module's docstring)."""
         with self._lock:
             for child in self.children:
-                child.send_state()
+                if child is self.chart:
+                    resend_figure(child)  # its front end's code is not worth sending again
+                else:
+                    child.send_state()
             if self._display_handle is not None:
                 self._display_handle.update(self)
 
@@ -177,6 +196,7 @@ class BacktestWidget(widgets.VBox):
             )
             self.log_panel.value = self._log_html()
             self.outcome.value = self._outcome_html()
+            self._draw_chart()
         self._rendered_version = self._version
         if threading.current_thread() is not threading.main_thread():
             _resync.mark(self)
@@ -222,8 +242,7 @@ class BacktestWidget(widgets.VBox):
                 f'<td style="text-align:right" data-metric="{label}">{text}</td></tr>'
                 for label, text in format_metrics(view.metrics)
             )
-            table = f'<table class="qm-metrics">{rows}</table>'
-            return f'<div style="display:flex;gap:16px;flex-wrap:wrap">{table}{self._chart()}</div>'
+            return f'<table class="qm-metrics">{rows}</table>'
         if view.error is not None:
             error = view.error
             trace = error.get("traceback") or ""
@@ -236,30 +255,24 @@ class BacktestWidget(widgets.VBox):
             return f'<div style="color:#b26a00">{escape(view.outcome_line())}</div>'
         return ""
 
-    def _chart(self) -> str:
-        """The run's curve: the full one once :meth:`finish` has it, else the ``equity_curve``
-        of ``backtest_complete`` (both give the metrics' drawdown); the progress points, a
-        coarser curve, only for a run whose end carried none."""
-        if self._equity is not None and len(self._equity) > 1:
-            index = self._equity.index
-            return equity_chart_svg(
-                self._equity.to_numpy(), first_label=str(index[0]), last_label=str(index[-1])
-            )
-        sent = (self._view.metrics or {}).get("equity_curve")
-        if sent and len(sent) > 1:
-            return equity_chart_svg(
-                [value for _, value in sent],
-                first_label=str(pd.Timestamp(sent[0][0])),
-                last_label=str(pd.Timestamp(sent[-1][0])),
-            )
-        curve = self._view.curve
-        if len(curve) < 2:
-            return ""
-        return equity_chart_svg(
-            [equity for _, equity in curve],
-            first_label=f"bar {curve[0][0]:,}",
-            last_label=f"bar {curve[-1][0]:,}",
+    def _draw_chart(self) -> None:
+        """Redraw the chart when what it shows changed: new progress points, the run's end."""
+        view = self._view
+        key = (
+            len(view.curve),
+            view.curve[-1] if view.curve else None,
+            view.status,
+            self._chart_data is not None,
         )
+        if key == self._drawn:
+            return
+        self._drawn = key
+        series = series_for(view, self._chart_data)
+        if series.empty:
+            return
+        draw_run(self.chart, series)
+        if self.chart not in self.children:
+            self.children = (*self.children[:-1], self.chart, self.static_chart)
 
 
 class _MainThreadResync:

@@ -18,6 +18,7 @@ from qm_jupyter.notebook.run_view import (
     HOLD_SECONDS,
     MAX_CURVE_POINTS,
     MAX_LOG_LINES,
+    CurvePoint,
     RunView,
     describe_data,
     format_metrics,
@@ -71,7 +72,10 @@ def test_a_completed_run_reads_well_as_text():
         "  Final balance 10,500.00 · Total return +5.00% · Trades 7 · Win rate 50.0% · "
         "Sharpe 1.23 · Max drawdown -3.10%"
     )
-    assert view.curve == [(500, 10_250.0), (1000, 10_500.0)]
+    assert [(point.bars, point.equity) for point in view.curve] == [
+        (500, 10_250.0),
+        (1000, 10_500.0),
+    ]
 
 
 def test_eta_shows_once_it_means_something_at_the_pace_since_the_first_progress():
@@ -173,7 +177,11 @@ def test_the_curve_is_thinned_but_keeps_its_last_point():
     ):
         view.apply(event)
     assert len(view.curve) <= MAX_CURVE_POINTS
-    assert view.curve[-1] == (2 * MAX_CURVE_POINTS - 1, 10_000.0 + 2 * MAX_CURVE_POINTS - 1)
+    last = view.curve[-1]
+    assert (last.bars, last.equity) == (
+        2 * MAX_CURVE_POINTS - 1,
+        10_000.0 + 2 * MAX_CURVE_POINTS - 1,
+    )
 
 
 def test_float_params_read_rounded_in_the_title():
@@ -236,3 +244,17 @@ def test_progress_and_log_agree_after_every_event_of_a_folded_kernel_run(kernel_
     total = result.metrics["total_trades"]
     assert len(moments) > 1_000 and moments[-1] == (f"{total:,} trades",) * 2
     assert [(s, c) for s, c in moments if s != c] == []
+
+
+def test_progress_points_keep_the_time_and_close_they_were_marked_to():
+    point = (
+        BACKTEST_PROGRESS,
+        {**progress(500)[1], "time": "2020-01-02T00:00:00+00:00", "price": 101.5},
+    )
+    view = RunView("r1")
+    for event in make_events("r1", START, point, progress(1000)):
+        view.apply(event)
+    assert view.curve == [
+        CurvePoint(500, 10_000.0, "2020-01-02T00:00:00+00:00", 101.5),
+        CurvePoint(1000, 10_000.0, None, None),  # a run that sends no time or price
+    ]

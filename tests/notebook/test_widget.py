@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import time
 
-import pandas as pd
 from nb_helpers import make_events
 
+from qm_jupyter.engine import load_prices, run_backtest
+from qm_jupyter.engine.chart_data import run_chart
 from qm_jupyter.events import (
     BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
@@ -15,6 +17,7 @@ from qm_jupyter.events import (
     BACKTEST_START,
     LOG_ENTRY,
 )
+from qm_jupyter.notebook.plots import CANDLES, CLOSE, DRAWDOWN, EQUITY, FIRST_MARKERS
 from qm_jupyter.notebook.run_view import RunView
 from qm_jupyter.notebook.widget import MAX_SHOWN_LINES, BacktestWidget
 
@@ -61,16 +64,25 @@ def test_the_final_state_is_rendered_by_finish_even_between_refreshes():
     ):
         widget.push(event)
     assert widget.progress_bar.value == 0.0  # nothing rendered yet: the refresh is throttled
-    equity = pd.Series(
-        [10_000.0, 9_900.0, 10_012.5], index=pd.date_range("2020-01-01", periods=3, freq="D")
-    )
-    widget.finish(equity)
+    prices = load_prices({"sample": "gbm", "bars": 3_000, "seed": 2})
+    result = run_backtest(prices, "sma_crossover")
+    widget.finish(run_chart(prices, result.equity, result.trades, buckets=200))
     assert widget.progress_bar.value == 100.0 and widget.progress_bar.bar_style == "success"
     assert "100.0% · 100/100 bars · 1 trades · P&amp;L +12.50" in widget.stats.value
     assert 'data-metric="Sharpe">0.50<' in widget.outcome.value
     assert 'data-metric="Max drawdown">-1.00%<' in widget.outcome.value
-    assert "<svg" in widget.outcome.value and "2020-01-03" in widget.outcome.value
     assert "completed" in widget.header.value
+    chart = widget.chart
+    assert chart in widget.children
+    assert len(chart.data[CANDLES].x) == 200 and chart.data[CANDLES].visible
+    assert min(chart.data[DRAWDOWN].y) == result.metrics["max_drawdown"]
+    entries = sum(len(chart.data[FIRST_MARKERS + k].x) for k in (0, 1))
+    assert entries == len(result.trades)
+    png = widget.static_chart.value.split("base64,")[1].split('"')[0]
+    assert base64.b64decode(png).startswith(b"\x89PNG")
+    assert "qm-static-chart" in widget.static_chart.value and ":has(.js-plotly-plot)" in (
+        widget.static_chart.value
+    )
 
 
 def test_live_updates_are_rendered_a_few_times_a_second():
@@ -147,9 +159,33 @@ def test_the_text_repr_is_the_whole_summary():
     assert "application/vnd.jupyter.widget-view+json" in bundle
 
 
+def test_the_chart_fills_in_live_from_progress_points_marked_to_market():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=0.02)
+    assert widget.chart not in widget.children  # nothing to draw yet
+    points = [
+        (BACKTEST_PROGRESS, {**PROGRESS[1], "progress": p, "bars_processed": p, "equity": e,
+                             "time": f"2020-01-0{p // 10}T00:00:00+00:00", "price": 100.0 + p})
+        for p, e in ((10, 10_000.0), (20, 10_400.0), (30, 10_100.0))
+    ]  # fmt: skip
+    for event in make_events("r1", START, *points):
+        widget.push(event)
+    deadline = time.monotonic() + 5
+    while len(widget.chart.data[EQUITY].y or ()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    chart = widget.chart
+    assert chart in widget.children
+    assert list(chart.data[EQUITY].y) == [10_000.0, 10_400.0, 10_100.0]
+    assert list(chart.data[CLOSE].y) == [110.0, 120.0, 130.0] and not chart.data[CANDLES].visible
+    assert chart.data[CLOSE].x[0] == "2020-01-01 00:00:00"  # wall time, no offset
+    assert chart.data[DRAWDOWN].y[-1] == 10_100.0 / 10_400.0 - 1
+    assert "live" in chart.layout.annotations[0].text
+    assert widget.static_chart.value == ""  # the static image is the final chart's
+    widget.finish()
+
+
 def test_the_chart_of_a_completed_run_is_its_equity_curve_not_the_progress_points():
-    """Before finish() brings the full curve, the chart is drawn from the equity_curve of
-    backtest_complete: the drawdown it shows is the metrics' one, not a coarser curve's."""
+    """A run whose end carried no chart (a server run before backtest_complete.chart) is
+    drawn from its equity_curve: the drawdown shown is the metrics' one."""
     curve = [["2020-01-01T00:00:00", 10_000.0], ["2020-01-02T00:00:00", 12_000.0]]
     curve += [["2020-01-03T00:00:00", 3_000.0], ["2020-01-04T00:00:00", 10_012.5]]
     metrics = {**METRICS, "max_drawdown": -0.75, "equity_curve": curve}
@@ -157,14 +193,36 @@ def test_the_chart_of_a_completed_run_is_its_equity_curve_not_the_progress_point
         (BACKTEST_PROGRESS, {**PROGRESS[1], "progress": p, "bars_processed": p, "equity": e})
         for p, e in ((50, 10_000.0), (100, 10_012.5))
     ]
-    widget = BacktestWidget(RunView("r1"), refresh_interval=0.02)
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
     for event in make_events("r1", START, *progress, (BACKTEST_COMPLETE, metrics)):
         widget.push(event)
-    deadline = time.monotonic() + 5
-    while "<svg" not in widget.outcome.value and time.monotonic() < deadline:
-        time.sleep(0.02)
-    outcome = widget.outcome.value
-    assert 'data-metric="Max drawdown">-75.00%<' in outcome
-    assert ">-75.00%</text>" in outcome  # the chart's deepest drawdown
-    assert "2020-01-01 00:00:00" in outcome and "bar 50" not in outcome
     widget.finish()
+    chart = widget.chart
+    assert 'data-metric="Max drawdown">-75.00%<' in widget.outcome.value
+    assert min(chart.data[DRAWDOWN].y) == -0.75
+    assert chart.data[EQUITY].x[0] == "2020-01-01 00:00:00"
+    assert "equity curve" in chart.layout.annotations[0].text
+    assert "image/png" in widget.static_chart.value
+
+
+def test_a_chart_sent_with_backtest_complete_is_drawn_as_candles_with_trades():
+    prices = load_prices({"sample": "gbm", "bars": 2_000, "seed": 5})
+    result = run_backtest(prices, "sma_crossover", {"fast": 5, "slow": 20})
+    sent = run_chart(prices, result.equity, result.trades, buckets=100, max_trades=10)
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    for event in make_events("r1", START, (BACKTEST_COMPLETE, {**METRICS, "chart": sent})):
+        widget.push(event)
+    widget.finish()
+    chart = widget.chart
+    assert len(chart.data[CANDLES].x) == 100
+    assert sum(len(chart.data[FIRST_MARKERS + k].x) for k in range(4)) == 2 * 10
+    assert f"of {len(result.trades):,}" in chart.layout.annotations[0].text
+
+
+def test_a_failed_run_has_no_static_chart():
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    error = {"error": "boom", "error_type": "ValueError"}
+    for event in make_events("r1", START, PROGRESS, PROGRESS, (BACKTEST_ERROR, error)):
+        widget.push(event)
+    widget.finish()
+    assert widget.static_chart.value == ""
