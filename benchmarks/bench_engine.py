@@ -15,6 +15,11 @@ Figures (each printed with its ratio):
 5. Per-bar runs with brackets (SMA(10, 20) crosses, long and short, 50% of equity, SL 2% and TP
    3%, commission and spread) under ``conventions="backtesting.py"`` vs the same strategy in
    backtesting.py; the trades must match (``--bracket-bars``, default 100,000).
+6. Vectorized runs with stops (the SMA(10, 20) cross signals of [3], long only, with ``sl_stop`` +
+   ``tp_stop``, then ``tsl_stop`` + ``tp_stop``) vs vectorbt `from_signals` with the same stops
+   (``sl_stop``/``sl_trail``, ``tp_stop``, stops from the fill price), warmed up first; the
+   trades (entry and exit bars) are compared: identical with fixed stops; with a trailing stop
+   vectorbt leaves the entry bar's high out of the trail (the broker's rule counts it).
 
 backtesting.py and vectorbt are benchmark-only extras; a missing one is reported and skipped.
 """
@@ -117,6 +122,92 @@ def bench_vectorbt(frame: pd.DataFrame, repeat: int) -> None:
         f"{abs(mdd / r.metrics['max_drawdown'] - 1):.1e}"
     )
     ratio("vectorbt / ours", t_vbt, t_ours, 2)
+
+
+STOP_CASES = (
+    ("sl 0.5% + tp 0.8%", {"sl_stop": 0.005, "tp_stop": 0.008}, {"sl_stop": 0.005}),
+    (
+        "trailing 0.5% + tp 0.8%",
+        {"tsl_stop": 0.005, "tp_stop": 0.008},
+        {"sl_stop": 0.005, "sl_trail": True},
+    ),
+)
+
+
+def bench_vectorbt_stops(frame: pd.DataFrame, repeat: int) -> None:
+    try:
+        import vectorbt as vbt
+    except ImportError:
+        print("\nvectorbt not installed: skipped (pip install vectorbt)")
+        return
+    import logging
+
+    from qm_jupyter.engine.stats import compute_stats
+
+    logging.getLogger("qm_jupyter.engine").setLevel(logging.ERROR)  # a trade line each
+    entries, exits = (np.asarray(a) for a in SmaCrossover(fast=FAST, slow=SLOW).signals(frame))
+    prices = {k: frame[k].to_numpy() for k in ("open", "high", "low", "close")}
+    shifted = [np.concatenate(([False], a[:-1])) for a in (entries, exits)]  # our next-open fills
+
+    def signals(data):
+        return entries, exits
+
+    print(f"\n[6] vectorized runs with stops vs vectorbt from_signals, {len(frame):,} bars")
+    for label, ours_stops, their_stops in STOP_CASES:
+
+        def theirs(n=None, their_stops=their_stops, tp=ours_stops["tp_stop"]):
+            cut = {k: v[:n] for k, v in prices.items()}
+            pf = vbt.Portfolio.from_signals(
+                cut["close"],
+                shifted[0][:n],
+                shifted[1][:n],
+                price=cut["open"],
+                open=cut["open"],
+                high=cut["high"],
+                low=cut["low"],
+                init_cash=10_000.0,
+                fees=0.0,
+                stop_entry_price="fillprice",
+                tp_stop=tp,
+                **their_stops,
+            )
+            return pf, float(pf.final_value()), int(pf.trades.count()), float(pf.max_drawdown())
+
+        timed(lambda theirs=theirs: theirs(1000), 1)  # JIT compile, not counted
+        t_vbt, (pf, value, count, _) = timed(theirs, repeat)
+        line(f"vectorbt, {label}", t_vbt, f"{count} trades, final {value:.2f}")
+        t_ours, r = timed(
+            lambda ours_stops=ours_stops: run_backtest(frame, signals, **ours_stops), repeat
+        )
+        reasons = r.trades.exit_reason.value_counts().to_dict()
+        line(f"ours, {label}", t_ours, f"{len(r.trades)} trades {reasons}")
+        t_stats, _ = timed(lambda r=r: compute_stats(r.equity, r.trades, frame), repeat)
+        line("  of which result.stats (engine/stats.py, timed alone)", t_stats)
+        rec = pf.trades.records
+        theirs_exits = dict(
+            zip(
+                zip(rec["entry_idx"].tolist(), rec["exit_idx"].tolist(), strict=True),
+                rec["exit_price"].tolist(),
+                strict=True,
+            )
+        )
+        t = r.trades
+        ours_exits = dict(
+            zip(
+                zip(t.entry_bar.tolist(), t.exit_bar.tolist(), strict=True),
+                t.exit_price.tolist(),
+                strict=True,
+            )
+        )
+        same = ours_exits.keys() & theirs_exits.keys()
+        priced = sum(ours_exits[k] == theirs_exits[k] for k in same)
+        print(
+            f"  same trades (entry, exit bars): {len(same)} of {len(ours_exits)} ours, "
+            f"{len(theirs_exits)} vectorbt's; {priced} of them at the same exit price (vectorbt "
+            "fills a stop reached in a bar before an exit signal at its open)"
+        )
+        ratio(f"{label}, vectorbt / ours", t_vbt, t_ours, 2)
+        ratio(f"{label}, vectorbt / ours without result.stats", t_vbt, t_ours - t_stats, 2)
 
 
 # VmHWM (common.hwm_kib) of a fresh process: the peak of this run alone.
@@ -240,7 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         "--skip",
         action="append",
         default=[],
-        choices=["backtesting", "vectorbt", "memory", "brackets"],
+        choices=["backtesting", "vectorbt", "memory", "brackets", "stops"],
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -254,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
         bench_memory(args.memory_bars)
     if "brackets" not in args.skip and args.bracket_bars:
         bench_brackets(args.bracket_bars)
+    if "stops" not in args.skip:
+        bench_vectorbt_stops(frame, args.repeat)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from .strategy import Strategy, VectorStrategy
 
 #: The run settings of vectorized strategies' stops.
 STOP_SETTINGS = ("sl_stop", "tp_stop", "tsl_stop")
-_CELLS = 1 << 20  # cells of one 2-D block of stop searches (bounds their memory)
+_CELLS = 1 << 19  # cells of one 2-D block of stop searches (bounds their memory)
 _MIN_WIDTH = 32
 
 
@@ -257,8 +257,9 @@ def _scan(
         idx = start[rows, None] + cols
         valid = cols < span[:, None]
         np.minimum(idx, n - 1, out=idx)
-        fav = favourable[idx] * s
-        hits = np.zeros(idx.shape, bool)
+        fav = favourable[idx]
+        if s < 0:
+            np.negative(fav, out=fav)
         if tsl is not None:  # the level in force on each bar: from the bars before it
             run = np.maximum.accumulate(fav, axis=1)
             sl_at = np.empty_like(fav)
@@ -268,18 +269,21 @@ def _scan(
             np.maximum(sl_at, sl[rows, None], out=sl_at)
         else:
             sl_at = np.broadcast_to(sl[rows, None], idx.shape)
+        hits = np.zeros(idx.shape, bool)
         if has_sl:
-            hit_sl = adverse[idx] * s <= sl_at
+            worst = adverse[idx]
+            if s < 0:
+                np.negative(worst, out=worst)
+            hit_sl = worst <= sl_at
             hits |= hit_sl
         if tp is not None:
             hits |= fav >= tp[rows, None]
         hits &= valid
         if s < 0:  # equity <= 0 at a close: cash 2V/(1+c) + units * close <= 0, at twice p
-            liquid = (bars.close[idx] >= -2.0 * p[rows, None]) & valid
-            first_liq = np.where(liquid.any(axis=1), liquid.argmax(axis=1), width)
+            first_liq = _first(np.greater_equal(bars.close[idx], -2.0 * p[rows, None]) & valid)
         else:
             first_liq = np.full(rows.size, width)
-        first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1), width)
+        first_hit = _first(hits)
         col = np.minimum(first_hit, first_liq)  # a stop on a bar comes before its close
         done = col < width
         ar = np.arange(rows.size)
@@ -313,6 +317,12 @@ def _scan(
     if tp is not None:
         fills.tp[:] = tp * s
     return fills
+
+
+def _first(flags: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Each row's first True column, or the width when none."""
+    col = flags.argmax(axis=1)
+    return np.where(flags[np.arange(len(col)), col], col, flags.shape[1])
 
 
 def _may_liquidate(

@@ -20,6 +20,7 @@ from ..engine import (
     validate_data_spec,
     validate_params,
 )
+from ..engine.vector import STOP_SETTINGS
 
 FIELDS = (
     "strategy",
@@ -30,6 +31,7 @@ FIELDS = (
     "periods_per_year",
     "client_request_id",
     *BROKER_SETTINGS,
+    *STOP_SETTINGS,
 )
 
 
@@ -53,7 +55,8 @@ class RunRequest:
     commission: float | list[float] = 0.0
     periods_per_year: float | None = None
     client_request_id: str | None = None
-    #: The broker settings given (spread, margin, ..., conventions), for the engine as is.
+    #: The broker settings given (spread, margin, ..., conventions) and a vectorized strategy's
+    #: stops (sl_stop, tp_stop, tsl_stop), for the engine as is.
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,7 +126,8 @@ def parse_run_request(
         commission = [_number({"commission": x}, "commission", 0.0) for x in commission]
     else:
         commission = _number(body, "commission", 0.0)
-    settings = {k: body[k] for k in BROKER_SETTINGS if body.get(k) is not None}
+    given = (*BROKER_SETTINGS, *STOP_SETTINGS)
+    settings = {k: body[k] for k in given if body.get(k) is not None}
     try:
         check_settings(initial_balance, commission, None, 1, **settings)
     except ParamError as error:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qm_jupyter.engine import METRIC_KEYS, run_backtest
+from qm_jupyter.engine import METRIC_KEYS, Strategy, run_backtest
 from qm_jupyter.engine.metrics import infer_periods_per_year
 
 OPENS = [10, 11, 12, 13, 14]
@@ -144,3 +144,72 @@ def test_no_nan_when_equity_never_moves(make_frame):
     r = run_backtest(make_frame([10] * 4, [10] * 4), "buy_and_hold")
     assert r.metrics["sharpe_ratio"] is None
     assert not any(isinstance(v, float) and not np.isfinite(v) for v in r.metrics.values())
+
+
+def ohlc(rows) -> pd.DataFrame:
+    o, h, low, c = np.array(rows, dtype=float).T
+    index = pd.date_range("2024-01-01", periods=len(o), freq="D")
+    return pd.DataFrame({"open": o, "high": h, "low": low, "close": c}, index=index)
+
+
+# fmt: off
+STOPS_BARS = ohlc([
+    (100, 101, 99, 100),    # 0: long entry signal
+    (100, 101, 99.5, 100),  # 1: entry at 100: SL 95, TP 110
+    (90, 92, 89, 91),       # 2: gaps through the SL: out at the open; long entry signal
+    (100, 101, 99, 100),    # 3: entry at 100
+    (100, 115, 85, 100),    # 4: reaches both: the SL (95) first; long entry signal
+    (100, 101, 99, 100),    # 5: entry at 100
+    (112, 113, 111, 112),   # 6: gaps through the TP: out at the open; short entry signal
+    (100, 101, 99, 100),    # 7: short at 100 (no stops hit: SL 105, TP 90)
+    (150, 210, 150, 201),   # 8: SL 105 gapped: out at the open 150
+])
+# fmt: on
+
+
+def test_stops_by_hand():
+    long_in = np.zeros(9, bool)
+    long_in[[0, 2, 4]] = True
+    short_in = np.zeros(9, bool)
+    short_in[6] = True
+
+    def signals(data):
+        none = np.zeros(9, bool)
+        return long_in, none, short_in, none
+
+    r = run_backtest(STOPS_BARS, signals, sl_stop=0.05, tp_stop=0.1)
+    t = r.trades
+    assert t[["entry_bar", "exit_bar", "exit_reason"]].values.tolist() == [
+        [1, 2, "sl"],
+        [3, 4, "sl"],
+        [5, 6, "tp"],
+        [7, 8, "sl"],
+    ]
+    assert t.exit_price.tolist() == [90.0, 95.0, 112.0, 150.0]
+    assert t.sl.tolist() == [95.0, 95.0, 95.0, 105.0]
+    assert t.tp.tolist() == pytest.approx([110.0, 110.0, 110.0, 90.0])
+    growth = 0.9 * 0.95 * 1.12 * (2 - 1.5)
+    assert r.metrics["final_balance"] == pytest.approx(10_000 * growth)
+
+
+def test_short_liquidated_when_price_doubles():
+    bars = ohlc(
+        [(100, 101, 99, 100), (100, 101, 99, 100), (150, 205, 150, 201), (100, 101, 99, 100)]
+    )
+    short_in = np.array([True, False, True, False])
+
+    class ShortOnce(Strategy):
+        def next(self):
+            if short_in[self.i] and not self.position:
+                self.sell()
+
+    none = np.zeros(4, bool)
+    vec = run_backtest(bars, lambda data: (none, none, short_in, none), commission=0.001)
+    per_bar = run_backtest(bars, ShortOnce, commission=0.001)
+    t = vec.trades
+    assert t[["entry_bar", "exit_bar", "exit_price", "exit_reason"]].values.tolist() == [
+        [1, 2, 201.0, "liquidation"]
+    ]
+    assert vec.equity.tolist()[2:] == [0.0, 0.0]  # and nothing after: the run is over
+    pd.testing.assert_frame_equal(t, per_bar.trades, rtol=1e-12)
+    pd.testing.assert_series_equal(vec.equity, per_bar.equity, rtol=1e-12)

@@ -181,3 +181,18 @@ def test_stops_are_for_vectorized_strategies(prices):
     with pytest.raises(ParamError) as err:
         run_backtest(prices, "sma_crossover_bars", tp_stop=0.05)
     assert err.value.param == "tp_stop"
+
+
+def test_rest_body_takes_the_stops(tmp_path):
+    """POST /backtest/run's body takes the stops (Job.settings hands them to run_backtest) and
+    refuses a bad one naming it."""
+    from qm_jupyter.server.run_request import RequestError, parse_run_request
+
+    body = {"strategy": "sma_crossover", "data": {"sample": "gbm", "bars": 500}}
+    limits = {"root_dir": tmp_path, "max_sample_bars": 1000, "max_file_bytes": 1}
+    request = parse_run_request({**body, "sl_stop": 0.02, "tsl_stop": None}, **limits)
+    assert request.settings == {"sl_stop": 0.02}
+    assert run_backtest(request.data, request.strategy, **request.settings).trades.sl.notna().all()
+    with pytest.raises(RequestError) as err:
+        parse_run_request({**body, "tp_stop": 0}, **limits)
+    assert err.value.field == "tp_stop"
