@@ -19,7 +19,8 @@ Conventions:
 
 - A signal computed on bar t's close fills at bar t+1's open; a signal on the last bar has no next
   bar and is ignored.
-- Vectorized strategies are long-only and all-in; per-bar ones place market, limit, stop and
+- Vectorized strategies are all-in, long and short, with optional stops (`sl_stop`, `tp_stop`,
+  `tsl_stop`: `qm_jupyter.engine.vector`); per-bar ones place market, limit, stop and
   stop-limit orders with SL/TP brackets, long and short (`qm_jupyter.engine.broker`).
 - `conventions="backtesting.py"` reproduces backtesting.py 0.6.6's numbers; "qm" (the default)
   fixes its quirks, one setting each (`broker.SETTING_CHOICES`).

@@ -1,9 +1,11 @@
 """The two user-facing strategy forms.
 
 **Vectorized** (like vectorbt signals): subclass `VectorStrategy` and return, for the whole series,
-either ``(entries, exits)`` boolean arrays or one target-position array of 0/1 (1 = be long after
-this bar's close). A plain function ``f(data, **params)`` returning the same is accepted too; its
-keyword defaults become its params::
+``(entries, exits)`` boolean arrays (long only), ``(long_entries, long_exits, short_entries,
+short_exits)``, or one target-position array of 0/1 or -1/0/1 (1 = be long after this bar's
+close). The run settings ``sl_stop``, ``tp_stop`` and ``tsl_stop`` add stops (fractions of the
+entry price); `qm_jupyter.engine.vector` has the rules. A plain function ``f(data, **params)``
+returning the same is accepted too; its keyword defaults become its params::
 
     class SmaCross(VectorStrategy):
         fast = Param(10, min=2)
@@ -94,7 +96,8 @@ class VectorStrategy(_StrategyBase):
     """Vectorized form: `signals(data)` computes the whole run at once (see module docstring)."""
 
     def signals(self, data: pd.DataFrame) -> Any:
-        """Return ``(entries, exits)`` boolean arrays or one 0/1 target-position array."""
+        """Return ``(entries, exits)``, ``(long_entries, long_exits, short_entries, short_exits)``
+        (boolean arrays, one value per bar) or one target-position array of 0/1 or -1/0/1."""
         raise NotImplementedError
 
 
