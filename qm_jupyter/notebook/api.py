@@ -9,11 +9,13 @@ goes the same way: through the server's sweep API, or driven by this kernel on D
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pandas as pd
 
 from ..engine import DataError, ParamError
+from ..engine.broker import Commission
 from ..engine.data import DataSource
 from ..engine.registry import StrategyLike, as_strategy
 from ..engine.spec import PRICE_SUFFIXES
@@ -37,19 +39,40 @@ def run_backtest(
     params: dict[str, Any] | None = None,
     *,
     initial_balance: float = 10_000.0,
-    commission: float = 0.0,
+    commission: Commission = 0.0,
     periods_per_year: float | None = None,
     progress_every: int = 100,
+    spread: float = 0.0,
+    margin: float = 1.0,
+    trade_on_close: bool = False,
+    hedging: bool = False,
+    exclusive_orders: bool = False,
+    finalize_trades: bool | None = None,
+    conventions: str = "qm",
+    units: str | None = None,
+    sizing_price: str | None = None,
+    fixed_fee_sizing: str | None = None,
+    trade_commission: str | None = None,
+    opposite_sizing: str | None = None,
+    finalize_price: str | None = None,
+    return_basis: str | None = None,
+    spread_charge: str | None = None,
+    warmup_offset: int | None = None,
+    sl_stop: float | None = None,
+    tp_stop: float | None = None,
+    tsl_stop: float | None = None,
     display: bool = True,
 ) -> BacktestRun:
     """:func:`qm_jupyter.engine.run_backtest`, shown live in the cell; ``await`` the handle.
 
-    The arguments are the engine's (its docstring is the reference). What this adds: the
+    The arguments are the engine's (its docstring is the reference): the broker settings
+    (``commission`` a rate, ``[fixed, rate]`` or a function, ``spread`` ... ``conventions``
+    and each convention setting) go with the run, to the server too. What this adds: the
     run starts in the background and returns a :class:`BacktestRun` at once; a registered
     strategy name on a path or sample runs on the server when one is reachable (paths are
-    then relative to its root_dir), anything else in this kernel; ``display=False`` shows
-    no widget. Bad params or data raise the engine's ``ParamError`` / ``DataError`` here,
-    with or without a server.
+    then relative to its root_dir; a commission function keeps the run in this kernel),
+    anything else in this kernel; ``display=False`` shows no widget. Bad params, settings
+    or data raise the engine's ``ParamError`` / ``DataError`` here, with or without a server.
 
     >>> run = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
     ...                    {"fast": 10, "slow": 30})  # doctest: +SKIP
@@ -58,7 +81,34 @@ def run_backtest(
     misordered = _misordered("run_backtest", "params", data, strategy)
     if misordered:
         raise TypeError(misordered)
-    settings = RunSettings(initial_balance, commission, periods_per_year, progress_every)
+    given = {
+        "spread": spread,
+        "margin": margin,
+        "trade_on_close": trade_on_close,
+        "hedging": hedging,
+        "exclusive_orders": exclusive_orders,
+        "finalize_trades": finalize_trades,
+        "conventions": conventions,
+        "units": units,
+        "sizing_price": sizing_price,
+        "fixed_fee_sizing": fixed_fee_sizing,
+        "trade_commission": trade_commission,
+        "opposite_sizing": opposite_sizing,
+        "finalize_price": finalize_price,
+        "return_basis": return_basis,
+        "spread_charge": spread_charge,
+        "warmup_offset": warmup_offset,
+        "sl_stop": sl_stop,
+        "tp_stop": tp_stop,
+        "tsl_stop": tsl_stop,
+    }
+    defaults = inspect.signature(run_backtest).parameters
+    broker = {
+        name: value
+        for name, value in given.items()
+        if type(value) is not type(defaults[name].default) or value != defaults[name].default
+    }
+    settings = RunSettings(initial_balance, commission, periods_per_year, progress_every, broker)
     try:
         run = _start(data_source(data), strategy, params, settings)
     except (ParamError, DataError) as error:  # the user's mistake: no library frames under it
@@ -76,7 +126,8 @@ def _start(
 ) -> BacktestRun:
     sink = kernel_sink()
     server = sink.server
-    if isinstance(strategy, str) and server is not None and isinstance(source, dict):
+    remote = not callable(settings.commission)  # a function cannot travel in a request
+    if isinstance(strategy, str) and server is not None and isinstance(source, dict) and remote:
         return start_server_run(server, settings.request(strategy, params or {}, source))
     return start_kernel_run(sink, strategy, params, source, settings, where=_kernel_where(sink))
 

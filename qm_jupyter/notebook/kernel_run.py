@@ -51,6 +51,7 @@ def start_kernel_run(
         settings.commission,
         settings.periods_per_year,
         settings.progress_every,
+        **settings.broker,
     )
     root_dir = sink.server.root_dir if sink.server is not None else None
     if isinstance(data, dict):
@@ -123,6 +124,7 @@ def _execute(
         progress_every=settings.progress_every,
         max_progress_rate=DEFAULT_PROGRESS_RATE,
         root_dir=root_dir,
+        settings=settings.broker,
     )
     try:
         result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))

@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import BacktestCancelled, BacktestResult
+from ..engine.stats import stats_from_wire
 from .run_view import RunView
 from .widget import BacktestWidget
 
@@ -96,11 +97,12 @@ class BacktestRun:
 
 
 def result_from_view(view: RunView) -> BacktestResult:
-    """A result from the stream alone: the metrics, and the equity curve the run sent at its
-    end (``equity_curve`` of ``backtest_complete``, indexed by time) or else the equity at
-    each progress point (indexed by bars processed)."""
+    """A result from the stream alone: the metrics, the stats, and the equity curve the run
+    sent at its end (``equity_curve`` of ``backtest_complete``, indexed by time) or else the
+    equity at each progress point (indexed by bars processed)."""
     metrics = dict(view.metrics or {})
     curve = metrics.pop("equity_curve", None)
+    stats = stats_from_wire(metrics.pop("stats", None) or {})
     if curve:
         equity = pd.Series(
             [value for _, value in curve],
@@ -121,4 +123,5 @@ def result_from_view(view: RunView) -> BacktestResult:
         metrics,
         equity,
         pd.DataFrame(),
+        stats=stats.rename(view.start.get("strategy") or ""),
     )

@@ -20,9 +20,10 @@ import copy
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from ..engine.stats import WIRE_NAMES
 from ..events import (
     BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
@@ -252,6 +253,26 @@ def format_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     for key, (label, pattern) in METRIC_FORMATS.items():
         value = metrics.get(key)
         rows.append((label, "n/a" if value is None else pattern.format(value)))
+    return rows
+
+
+def format_stats(stats: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(label, text)`` of each statistic of ``backtest_complete``'s ``stats``, in order:
+    labelled with the engine's names, durations as ``1 day, 2:03:04``, undefined ``n/a``."""
+    rows = []
+    for key, value in stats.items():
+        label = WIRE_NAMES.get(key, key)
+        if value is None:
+            text = "n/a"
+        elif label in ("Start", "End"):
+            text = _parse_time(value).isoformat(" ")
+        elif label.endswith("Duration"):
+            text = str(timedelta(seconds=round(value)))
+        elif isinstance(value, int) or label.endswith(("[%]", "[$]")):
+            text = f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
+        else:
+            text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.3f}"
+        rows.append((label, text))
     return rows
 
 

@@ -3,8 +3,9 @@
 The server streams metrics and a chart-sized equity curve, not every bar's equity or
 the trades. The engine is deterministic, so when a server run completes the kernel
 replays the same request (data, strategy, params, settings) to give ``run.result()``
-its full ``equity`` and ``trades``, keeping the server's metrics; if it cannot (e.g. the
-data file is not readable from the kernel), the result has the run's ``equity_curve``.
+its full ``equity``, ``trades`` and ``stats``, keeping the server's metrics; if it cannot
+(e.g. the data file is not readable from the kernel), the result has the run's
+``equity_curve`` and the ``stats`` it sent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 from typing import Any
 
 from ..engine import METRIC_KEYS, BacktestResult, DataError, ParamError, run_backtest
+from ..engine.broker import BROKER_SETTINGS
 from .connection import ServerConnection, ServerError
 from .follower import ServerFollower
 from .run import BacktestRun
@@ -72,6 +74,7 @@ def replay(
             initial_balance=request.get("initial_balance", 10_000.0),
             commission=request.get("commission", 0.0),
             periods_per_year=request.get("periods_per_year"),
+            **broker_settings(request),
             root_dir=root_dir,
         )
     except Exception:
@@ -81,6 +84,13 @@ def replay(
     return dataclasses.replace(
         local, metrics={k: v for k, v in metrics.items() if k in METRIC_KEYS}
     )
+
+
+def broker_settings(request: dict[str, Any]) -> dict[str, Any]:
+    """The broker settings of a run request: top-level in a POST body, under ``settings`` in
+    the request the server stored."""
+    given = {k: request[k] for k in BROKER_SETTINGS if request.get(k) is not None}
+    return {**given, **(request.get("settings") or {})}
 
 
 def _cancel(server: ServerConnection, backtest_id: str) -> None:

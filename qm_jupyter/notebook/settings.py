@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from ..engine import DataError
+from ..engine.broker import Commission
 from ..engine.data import DataSource
 
 
@@ -17,19 +18,27 @@ class RunSettings:
     """The run options of ``POST /api/v1/backtest/run`` (plus the kernel's progress step)."""
 
     initial_balance: float = 10_000.0
-    commission: float = 0.0
+    #: A rate, ``[fixed, rate]`` or (in a kernel only) a function ``(size, price) -> cash``.
+    commission: Commission = 0.0
     periods_per_year: float | None = None
     progress_every: int = 100
+    #: The engine's other broker settings given (spread, margin, ..., conventions), by name.
+    broker: dict[str, Any] = field(default_factory=dict)
 
     def request(self, strategy: str, params: dict[str, Any], data: dict[str, Any]) -> dict:
-        """The body of ``POST /api/v1/backtest/run`` (also a kernel run's description)."""
+        """The body of ``POST /api/v1/backtest/run`` (also a kernel run's description: a
+        commission function shows as its name)."""
+        commission = self.commission
         return {
             "strategy": strategy,
             "params": params,
             "data": data,
             "initial_balance": self.initial_balance,
-            "commission": self.commission,
+            "commission": getattr(commission, "__name__", "function")
+            if callable(commission)
+            else commission,
             "periods_per_year": self.periods_per_year,
+            **self.broker,
         }
 
 

@@ -34,7 +34,7 @@ import ipywidgets as widgets
 from ..events import Event
 from .chart_series import series_for
 from .plots import draw_run, resend_figure, run_figure
-from .run_view import HOLD_SECONDS, LEVELS, RunView, format_metrics
+from .run_view import HOLD_SECONDS, LEVELS, RunView, format_metrics, format_stats
 from .static_image import run_chart_png, static_html
 
 REFRESH_INTERVAL = 0.25
@@ -242,7 +242,7 @@ class BacktestWidget(widgets.VBox):
                 f'<td style="text-align:right" data-metric="{label}">{text}</td></tr>'
                 for label, text in format_metrics(view.metrics)
             )
-            return f'<table class="qm-metrics">{rows}</table>'
+            return f'<table class="qm-metrics">{rows}</table>' + stats_html(view.metrics)
         if view.error is not None:
             error = view.error
             trace = error.get("traceback") or ""
@@ -273,6 +273,19 @@ class BacktestWidget(widgets.VBox):
         draw_run(self.chart, series)
         if self.chart not in self.children:
             self.children = (*self.children[:-1], self.chart, self.static_chart)
+
+
+def stats_html(metrics: dict[str, Any]) -> str:
+    """The run's statistics (``stats`` of ``backtest_complete``) as a compact table, three
+    to a row, under the headline metrics ('' for a run that sent none)."""
+    cells = [
+        f'<th style="text-align:left;font-weight:normal;color:#666;padding:0 6px 0 0">'
+        f'{escape(label)}</th><td style="text-align:right;padding:0 14px 0 0" '
+        f'data-stat="{escape(label)}">{escape(text)}</td>'
+        for label, text in format_stats(metrics.get("stats") or {})
+    ]
+    rows = "".join(f"<tr>{''.join(cells[i : i + 3])}</tr>" for i in range(0, len(cells), 3))
+    return f'<table class="qm-run-stats" style="font-size:12px">{rows}</table>' if rows else ""
 
 
 class _MainThreadResync:

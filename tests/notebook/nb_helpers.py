@@ -32,6 +32,8 @@ MISTAKES = [
     pytest.param(SAMPLE, "no_such_strategy", None, {}, ParamError, "strategy", id="strategy"),
     pytest.param(SAMPLE, "sma_crossover", None, {"commission": 2}, ParamError, "commission",
                  id="setting"),
+    pytest.param(SAMPLE, "sma_crossover", None, {"spread": 0.5}, ParamError, "spread",
+                 id="broker-setting"),
     pytest.param({"sample": "gbm", "bars": 0}, "sma_crossover", None, {}, DataError, None,
                  id="sample"),
     pytest.param("no_such_file.csv", "buy_and_hold", None, {}, DataError, None, id="path"),

@@ -20,6 +20,7 @@ import qm_jupyter as qm
 from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
 from qm_jupyter.engine import BacktestCancelled, Param, Strategy, load_prices
 from qm_jupyter.engine import run_backtest as engine_run
+from qm_jupyter.engine.stats import stats_to_wire
 from qm_jupyter.ws_logger import setup_backtest_logging
 
 
@@ -102,11 +103,18 @@ def test_a_failing_strategy_raises_with_its_traceback(kernel_alone):
 
 
 def test_the_notebook_takes_the_engines_arguments_in_the_engines_order():
+    """Every argument of the engine's (names, kinds, defaults, annotations) but the engine's
+    own hooks, then display."""
+    hooks = ("observer", "should_stop", "root_dir")
     engine = list(inspect.signature(engine_run).parameters.values())
     notebook = list(inspect.signature(qm.run_backtest).parameters.values())
-    assert notebook[:7] == engine[:7]  # data, strategy, params, then the settings by keyword
+    assert [p.name for p in engine[-3:]] == list(hooks)
+    assert notebook[:-1] == engine[:-3]  # data, strategy, params, then the settings by keyword
     assert [p.name for p in engine[:3]] == ["data", "strategy", "params"]
-    assert [(p.name, p.kind) for p in notebook[7:]] == [("display", inspect.Parameter.KEYWORD_ONLY)]
+    assert {"commission", "spread", "conventions", "finalize_trades", "warmup_offset"} <= {
+        p.name for p in notebook
+    }
+    assert (notebook[-1].name, notebook[-1].kind) == ("display", inspect.Parameter.KEYWORD_ONLY)
 
 
 def test_arguments_by_keyword_and_in_order_run_alike(kernel_alone):
@@ -210,3 +218,36 @@ def test_default_sink_is_the_notebook_sink_only_in_a_kernel(monkeypatch):
 
     monkeypatch.setattr(sinks, "_default_sink", None)
     assert isinstance(sinks.default_sink(), sinks.MemorySink)  # plain python: no kernel here
+
+
+def test_a_kernel_run_with_broker_settings_gives_the_engines_numbers(kernel_alone):
+    settings = {
+        "conventions": "backtesting.py",
+        "commission": (1.0, 0.001),
+        "spread": 0.0005,
+        "exclusive_orders": True,
+        "finalize_trades": True,
+    }
+    params = {"fast": 5, "slow": 20}
+    run = qm.run_backtest(SAMPLE, "sma_crossover", params, display=False, **settings)
+    result = run.result(timeout=60)
+    expected = engine_run(SAMPLE, "sma_crossover", params, **settings)
+    assert result.metrics["final_balance"] == expected.metrics["final_balance"]
+    assert result.trades.equals(expected.trades)
+    assert stats_to_wire(result.stats) == stats_to_wire(expected.stats)
+    assert run.widget.view.metrics["stats"] == stats_to_wire(expected.stats)
+    assert "Open Trades" not in result.stats  # backtesting.py's keys
+    default = engine_run(SAMPLE, "sma_crossover", params)
+    assert default.metrics["final_balance"] != result.metrics["final_balance"]
+
+
+def test_a_commission_function_runs_in_the_kernel(kernel_alone):
+    def per_order(size, price):
+        return abs(size) * price * 0.0005
+
+    run = qm.run_backtest(SAMPLE, "sma_crossover", commission=per_order, display=False)
+    result = run.result(timeout=60)
+    expected = engine_run(SAMPLE, "sma_crossover", commission=per_order)
+    assert result.metrics["final_balance"] == expected.metrics["final_balance"]
+    assert result.stats["Commissions [$]"] == expected.stats["Commissions [$]"] > 0
+    assert run.widget.view.start["commission"] == "per_order"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pandas as pd
 from nb_helpers import make_events
 
 from qm_jupyter.events import (
@@ -22,6 +23,7 @@ from qm_jupyter.notebook.run_view import (
     RunView,
     describe_data,
     format_metrics,
+    format_stats,
 )
 
 START = (
@@ -244,6 +246,32 @@ def test_progress_and_log_agree_after_every_event_of_a_folded_kernel_run(kernel_
     total = result.metrics["total_trades"]
     assert len(moments) > 1_000 and moments[-1] == (f"{total:,} trades",) * 2
     assert [(s, c) for s, c in moments if s != c] == []
+
+
+def test_a_result_from_the_stream_carries_the_stats_it_sent():
+    """A run the kernel cannot replay: result.stats is the wire's stats under the engine's
+    names and types; the widget's table formats them."""
+    from qm_jupyter.engine import run_backtest
+    from qm_jupyter.engine.stats import stats_to_wire
+    from qm_jupyter.notebook.run import result_from_view
+
+    local = run_backtest({"sample": "gbm", "bars": 500, "seed": 1}, "sma_crossover")
+    wire = stats_to_wire(local.stats)
+    view = RunView("r-stats")
+    for event in make_events("r-stats", START, (BACKTEST_COMPLETE, {**METRICS, "stats": wire})):
+        view.apply(event)
+    result = result_from_view(view)
+    assert "stats" not in result.metrics
+    assert result.stats.index.tolist() == local.stats.index.tolist()
+    assert result.stats["# Trades"] == local.stats["# Trades"]
+    assert result.stats["Start"] == local.stats["Start"]
+    assert result.stats["Max. Trade Duration"] == local.stats["Max. Trade Duration"]
+    assert pd.isna(result.stats["Short Win Rate [%]"])
+    shown = dict(format_stats(wire))
+    assert shown["Short Win Rate [%]"] == "n/a" and shown["# Trades"] == f"{wire['trades']:,}"
+    assert shown["Start"] == "2020-01-01 00:00:00+00:00"
+    assert shown["Max. Trade Duration"] == "0:47:00"
+    assert shown["Return [%]"] == f"{wire['return_pct']:,.2f}"
 
 
 def test_progress_points_keep_the_time_and_close_they_were_marked_to():

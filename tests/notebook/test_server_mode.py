@@ -16,10 +16,11 @@ from nb_helpers import MISTAKES, SAMPLE, library_frames
 
 import qm_jupyter as qm
 from qm_jupyter.discovery import ENV_TOKEN, ENV_URL
-from qm_jupyter.engine import BacktestCancelled, Strategy
+from qm_jupyter.engine import BacktestCancelled, Strategy, load_prices
 from qm_jupyter.engine import run_backtest as engine_run
+from qm_jupyter.engine.stats import stats_to_wire
 from qm_jupyter.events import Event
-from qm_jupyter.notebook import connection
+from qm_jupyter.notebook import connection, server_run
 from qm_jupyter.notebook import kernel_sink as kernel_sink_module
 from qm_jupyter.notebook.connection import ServerConnection
 from qm_jupyter.notebook.follower import ServerFollower
@@ -80,8 +81,9 @@ async def test_an_explicit_connect_with_a_bad_token_is_refused(server):
 
 
 def without_curve(metrics: dict) -> dict:
-    """The server's metrics as a result carries them: its chart curve is ``result.equity``."""
-    return {key: value for key, value in metrics.items() if key != "equity_curve"}
+    """The server's metrics as a result carries them: its chart curve is ``result.equity``,
+    its stats ``result.stats``."""
+    return {key: value for key, value in metrics.items() if key not in ("equity_curve", "stats")}
 
 
 async def test_a_builtin_strategy_runs_on_the_server(server, jp_fetch):
@@ -97,6 +99,53 @@ async def test_a_builtin_strategy_runs_on_the_server(server, jp_fetch):
     assert result.metrics["total_trades"] == local.metrics["total_trades"] == len(result.trades)
     assert len(result.equity) == SAMPLE["bars"]  # the replay gives the whole curve
     assert run.widget.view.last_seq == stored["last_seq"]
+    assert stats_to_wire(result.stats) == stored["result"]["stats"]
+
+
+async def test_a_server_run_takes_the_broker_settings_of_a_kernel_run(server, jp_fetch):
+    settings = {
+        "conventions": "backtesting.py",
+        "commission": (1.0, 0.001),
+        "spread": 0.0005,
+        "exclusive_orders": True,
+        "finalize_trades": True,
+    }
+    params = {"fast": 5, "slow": 20}
+    run = await asyncio.to_thread(
+        qm.run_backtest, SAMPLE, "sma_crossover", params, display=False, **settings
+    )
+    assert run.where == "server"
+    result = await run
+    stored = await get_json(jp_fetch, "api", "v1", "backtest", run.backtest_id)
+    request = stored["request"]
+    assert request["commission"] == [1.0, 0.001]
+    assert request["settings"] == {k: v for k, v in settings.items() if k != "commission"}
+    expected = engine_run(SAMPLE, "sma_crossover", params, **settings)
+    assert stored["result"]["final_balance"] == expected.metrics["final_balance"]
+    assert stored["result"]["stats"] == stats_to_wire(expected.stats)
+    assert result.trades.equals(expected.trades)  # the replay used the same settings
+    kernel = qm.run_backtest(
+        load_prices(SAMPLE), "sma_crossover", params, display=False, **settings
+    )
+    assert kernel.where == "kernel"
+    in_kernel = await kernel
+    assert in_kernel.metrics["final_balance"] == expected.metrics["final_balance"]
+    assert stats_to_wire(in_kernel.stats) == stored["result"]["stats"]
+
+
+async def test_a_server_run_the_kernel_cannot_replay_keeps_the_stats_it_sent(
+    server, jp_fetch, monkeypatch
+):
+    def unreadable(*args, **kwargs):
+        raise OSError("not readable from the kernel")
+
+    monkeypatch.setattr(server_run, "run_backtest", unreadable)
+    run = await asyncio.to_thread(qm.run_backtest, SAMPLE, "sma_crossover", display=False)
+    result = await run
+    stored = await get_json(jp_fetch, "api", "v1", "backtest", run.backtest_id)
+    assert result.trades.empty  # no replay
+    assert stats_to_wire(result.stats) == stored["result"]["stats"]
+    assert result.stats["# Trades"] == stored["result"]["total_trades"] > 0
 
 
 @pytest.mark.parametrize(("data", "strategy", "params", "settings", "error", "param"), MISTAKES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from html import escape
 
 from nb_helpers import make_events
 
@@ -226,3 +227,31 @@ def test_a_failed_run_has_no_static_chart():
         widget.push(event)
     widget.finish()
     assert widget.static_chart.value == ""
+
+
+def test_the_stats_show_in_a_compact_table_under_the_headline_metrics():
+    stats = {"start": "2020-01-01T00:00:00+00:00", "sharpe_ratio": 1.23456, "trades": 1200,
+             "profit_factor": None, "avg_trade_duration": 90061.0, "return_pct": 12.5}  # fmt: skip
+    widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
+    for event in make_events(
+        "r1", START, PROGRESS, (BACKTEST_COMPLETE, {**METRICS, "stats": stats})
+    ):
+        widget.push(event)
+    widget.finish()
+    html = widget.outcome.value
+    assert html.index('data-metric="Sharpe"') < html.index('class="qm-run-stats"')
+    for label, text in [
+        ("Start", "2020-01-01 00:00:00+00:00"),
+        ("Sharpe Ratio", "1.235"),
+        ("# Trades", "1,200"),
+        ("Profit Factor", "n/a"),
+        ("Avg. Trade Duration", "1 day, 1:01:01"),
+        ("Return [%]", "12.50"),
+    ]:
+        assert f'data-stat="{escape(label)}">{text}<' in html, label
+    assert html.split('class="qm-run-stats"')[1].count("<tr>") == 2  # three statistics a row
+    plain = BacktestWidget(RunView("r2"), refresh_interval=3600)
+    for event in make_events("r2", START, (BACKTEST_COMPLETE, METRICS)):
+        plain.push(event)
+    plain.finish()
+    assert "qm-run-stats" not in plain.outcome.value  # a run that sent no stats
