@@ -256,7 +256,8 @@ def _scan(
         cols = np.arange(width)
         idx = start[rows, None] + cols
         valid = cols < span[:, None]
-        np.minimum(idx, n - 1, out=idx)
+        if start[rows[-1]] + width > n:  # (rows stay in entry order) keep the padding in range
+            np.minimum(idx, n - 1, out=idx)
         fav = favourable[idx]
         if s < 0:
             np.negative(fav, out=fav)
@@ -269,7 +270,7 @@ def _scan(
             np.maximum(sl_at, sl[rows, None], out=sl_at)
         else:
             sl_at = np.broadcast_to(sl[rows, None], idx.shape)
-        hits = np.zeros(idx.shape, bool)
+        hits = np.zeros(idx.shape, bool)  # without stops only a liquidation ends a trade early
         if has_sl:
             worst = adverse[idx]
             if s < 0:
