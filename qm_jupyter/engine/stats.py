@@ -232,10 +232,17 @@ def trade_excursions(trades: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     exit_ = trades["exit_price"].to_numpy(dtype=float)
     lo = np.minimum(entry, exit_)
     hi = np.maximum(entry, exit_)
-    for k, (a, b) in enumerate(zip(trades["entry_bar"], trades["exit_bar"], strict=True)):
-        if b > a:
-            lo[k] = min(lo[k], low[a:b].min())
-            hi[k] = max(hi[k], high[a:b].max())
+    start = trades["entry_bar"].to_numpy(dtype=np.int64)
+    stop = trades["exit_bar"].to_numpy(dtype=np.int64)
+    spans = stop > start
+    if spans.any():
+        # One reduceat over interleaved [entry_bar, exit_bar) bounds: the even slots are the
+        # trades' windows (a sentinel makes exit_bar == len(data) a valid bound).
+        bounds = np.column_stack((start[spans], stop[spans])).ravel()
+        lows = np.minimum.reduceat(np.append(low, np.inf), bounds)[::2]
+        highs = np.maximum.reduceat(np.append(high, -np.inf), bounds)[::2]
+        lo[spans] = np.minimum(lo[spans], lows)
+        hi[spans] = np.maximum(hi[spans], highs)
     long = trades["size"].to_numpy(dtype=float) > 0
     down, up = lo / entry - 1, hi / entry - 1
     return pd.DataFrame(
@@ -447,11 +454,10 @@ def _cagr(e: NDArray[np.float64], duration: pd.Timedelta) -> float:
 
 def _streak(flags: NDArray[np.bool_]) -> int:
     """The longest run of True."""
-    best = run = 0
-    for flag in flags:
-        run = run + 1 if flag else 0
-        best = max(best, run)
-    return best
+    if not flags.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
 
 
 def _qm_extras(
