@@ -314,6 +314,12 @@ def make_search(spec: SweepSpec) -> Search:
 # -- trials ----------------------------------------------------------------------------------
 
 
+def scalar_metrics(result: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's metrics as a sweep shows them: the numbers of its ``backtest_complete``
+    (undefined ones null), without its chart data and nested tables."""
+    return {k: v for k, v in result.items() if v is None or type(v) in (int, float)}
+
+
 @dataclass(frozen=True)
 class TrialEntry:
     """One ended trial as a sweep shows it (``sweep_trial``'s data, ``trials`` of

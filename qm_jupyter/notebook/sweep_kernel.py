@@ -56,7 +56,7 @@ from ..events import (
 )
 from ..jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial
 from ..sinks import BatchingSink
-from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search
+from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search, scalar_metrics
 from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .connection import ServerConnection, ServerError
 from .kernel_sink import KernelSink
@@ -323,7 +323,7 @@ class _KernelSweep:
         self.sink.emit(trial.backtest_id, ending)
         metrics = objective = error_text = None
         if ending.type == BACKTEST_COMPLETE:
-            metrics = {k: v for k, v in ending.data.items() if k != "equity_curve"}
+            metrics = scalar_metrics(ending.data)
             objective = metrics.get(self.spec.metric)
         elif ending.type != BACKTEST_CANCELLED:
             error_text = ending.data.get("error")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from dask_cli import DaskCLICluster
 
-from qm_jupyter.server.sweeps.runner import scalar_metrics
+from qm_jupyter.sweep_spec import scalar_metrics
 
 SWEEP_TERMINAL = {"sweep_complete", "sweep_error", "sweep_cancelled"}
 SLOW_DATA = {"sample": "gbm", "bars": 40_000, "seed": 3, "freq": "1h"}

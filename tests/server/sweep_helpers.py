@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qm_jupyter.server.sweeps.runner import scalar_metrics
+from qm_jupyter.sweep_spec import scalar_metrics
 
 SWEEP_TERMINAL = {"sweep_complete", "sweep_error", "sweep_cancelled"}
 

@@ -25,7 +25,7 @@ import logging
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -51,12 +51,12 @@ from ...events import (
     utc_now_iso,
 )
 from ...jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial, sweep_data
+from ...sweep_spec import Search, Tally, TrialEntry, make_search, scalar_metrics
 from ..hub import EventHub, RunClosedError
 from ..store import SweepRecord, sweep_key
 from ..strategy_catalog import USER_MODULE_PREFIX
 from .cluster import ClusterUnavailable, DaskCluster
 from .request import SweepRequest, parse_sweep_request
-from .search import Search, make_search
 
 #: Seconds between two sweep_progress events at most (a few a second).
 PROGRESS_INTERVAL = 0.25
@@ -75,46 +75,6 @@ class SweepLimits:
     max_data_file_bytes: int = 4 * 1024**3
     progress_every: int = 100
     max_progress_rate: float = 20.0
-
-
-@dataclass(frozen=True)
-class TrialEntry:
-    """One trial as the sweep shows it (``sweep_trial``'s data, ``trials`` of the REST API)."""
-
-    backtest_id: str | None
-    params: dict[str, Any]
-    status: str
-    metrics: dict[str, Any] | None = None
-    objective: float | None = None
-    error: str | None = None
-    worker: str | None = None
-    attempt: int = 0
-
-
-class Tally:
-    """Counts and the best trial so far, from trial entries in the order they ended."""
-
-    STATUSES = ("completed", "failed", "cancelled", "skipped")
-
-    def __init__(self, metric: str, direction: str, total: int):
-        self.metric = metric
-        self.sign = 1.0 if direction == "maximize" else -1.0
-        self.counts = {"total": total, **dict.fromkeys(self.STATUSES, 0)}
-        self.best: dict[str, Any] | None = None
-
-    def add(self, entry: dict[str, Any]) -> None:
-        self.counts[entry["status"]] += 1
-        value = entry.get("objective")
-        if value is None or entry["status"] != "completed":
-            return
-        if self.best is None or self.sign * value > self.sign * self.best["objective"]:
-            self.best = {
-                key: entry[key] for key in ("backtest_id", "params", "metrics", "objective")
-            }
-
-    @property
-    def ended(self) -> int:
-        return sum(self.counts[status] for status in self.STATUSES)
 
 
 @dataclass
@@ -150,12 +110,6 @@ class _Sweep:
     threads: int = 1
     last_progress: float = float("-inf")
     progress_due: bool = False
-
-
-def scalar_metrics(result: dict[str, Any]) -> dict[str, Any]:
-    """A trial's metrics as the sweep shows them: the numbers of its ``backtest_complete``
-    (undefined ones null), without its chart data and nested tables."""
-    return {k: v for k, v in result.items() if v is None or type(v) in (int, float)}
 
 
 def _shippable(name: str) -> StrategyLike:
@@ -205,11 +159,10 @@ class SweepRunner:
             max_sample_bars=limits.max_sample_bars,
             max_file_bytes=limits.max_data_file_bytes,
             max_trials=limits.max_trials,
-            default_seed=uuid.uuid4().int % 2**32,
         )
-        store = self.hub.store
-        if request.client_request_id:
-            existing = store.find_sweep_by_client_request_id(request.client_request_id)
+        run, spec = request.run, request.spec
+        if run.client_request_id:
+            existing = self.hub.store.find_sweep_by_client_request_id(run.client_request_id)
             if existing is not None:
                 return existing, False
         record = SweepRecord(
@@ -217,30 +170,29 @@ class SweepRunner:
             status="running",
             request=request.to_dict(),
             created_at=utc_now_iso(),
-            total_trials=request.total_trials,
-            client_request_id=request.client_request_id,
+            total_trials=spec.total_trials,
+            client_request_id=run.client_request_id,
         )
         self.hub.create_sweep(record)
         sweep = _Sweep(
             record,
             request,
-            Tally(request.metric, request.direction, request.total_trials),
+            Tally(spec.metric, spec.direction, spec.total_trials),
             sweep_key(record.sweep_id),
             f"qm-sweep-{record.sweep_id}",
         )
-        shown = record.request
         self._publish(
             sweep,
             SWEEP_START,
             {
-                "strategy": request.strategy,
-                "method": request.method,
-                "total_trials": request.total_trials,
-                "grid": shown["grid"],
-                "params": request.params,
-                "objective": {"metric": request.metric, "direction": request.direction},
-                "seed": request.seed,
-                "data": request.data,
+                "strategy": run.strategy,
+                "method": spec.method,
+                "total_trials": spec.total_trials,
+                "grid": spec.grid,
+                "params": spec.params,
+                "objective": spec.objective,
+                "seed": spec.seed,
+                "data": run.data,
             },
         )
         self._sweeps[record.sweep_id] = sweep
@@ -316,6 +268,7 @@ class SweepRunner:
         return {
             "sweep_id": record.sweep_id,
             "status": record.status,
+            "origin": record.origin,
             "strategy": request["strategy"],
             "data": request["data"],
             "grid": request["grid"],
@@ -338,9 +291,9 @@ class SweepRunner:
     async def _run(self, sweep: _Sweep) -> None:
         client = data = None
         try:
-            prices = await asyncio.to_thread(load_prices, sweep.request.data, self.root_dir)
+            prices = await asyncio.to_thread(load_prices, sweep.request.run.data, self.root_dir)
             client = await self.cluster.client()
-            search = await asyncio.to_thread(make_search, sweep.request)
+            search = await asyncio.to_thread(make_search, sweep.request.spec)
             data = client.submit(sweep_data, prices, key=f"qm-data-{sweep.record.sweep_id}")
             client.subscribe_topic(sweep.topic, partial(self._on_events, sweep))
             await self._drive(sweep, client, search, data)
@@ -369,7 +322,7 @@ class SweepRunner:
     async def _drive(self, sweep: _Sweep, client: Any, search: Search, data: Any) -> None:
         """Keep the cluster's threads busy with trials until the search is done (or the
         sweep is cancelled), handling each trial as it ends."""
-        request = sweep.request
+        spec = sweep.request.spec
         loop = asyncio.get_running_loop()
         in_flight: dict[str, _Trial] = {}
         followers: set[asyncio.Task] = set()
@@ -377,13 +330,13 @@ class SweepRunner:
         cancel_deadline: float | None = None
         try:
             while True:
-                if not sweep.cancelling and asked < request.total_trials:
+                if not sweep.cancelling and asked < spec.total_trials:
                     sweep.threads = await self.cluster.threads()
-                    window = sweep.threads * (1 if request.method == "tpe" else 2)
-                    while len(in_flight) < window and asked < request.total_trials:
+                    window = sweep.threads * (1 if spec.method == "tpe" else 2)
+                    while len(in_flight) < window and asked < spec.total_trials:
                         asked_for = await asyncio.to_thread(search.ask)
                         if asked_for is None:
-                            asked = request.total_trials
+                            asked = spec.total_trials
                             break
                         asked += 1
                         trial = self._start_trial(sweep, client, data, *asked_for)
@@ -394,7 +347,7 @@ class SweepRunner:
                         follower = asyncio.ensure_future(self._follow(sweep, trial))
                         followers.add(follower)
                         follower.add_done_callback(followers.discard)
-                if not in_flight and (sweep.cancelling or asked >= request.total_trials):
+                if not in_flight and (sweep.cancelling or asked >= spec.total_trials):
                     return
                 if sweep.cancelling and cancel_deadline is None:
                     cancel_deadline = loop.time() + CANCEL_GRACE
@@ -432,24 +385,14 @@ class SweepRunner:
     ) -> _Trial | None:
         """Submit one combination, or record it as skipped when the strategy's own checks
         reject it (None)."""
-        request = sweep.request
-        params = {**request.params, **combo}
+        request = sweep.request.run
         try:
-            params = validate_params(request.strategy, params)
+            params = validate_params(request.strategy, {**request.params, **combo})
         except ParamError as error:
             self._record(sweep, TrialEntry(None, combo, "skipped", error=str(error)))
             return None
         run = self.hub.create_run(
-            {
-                "strategy": request.strategy,
-                "params": params,
-                "data": request.data,
-                "initial_balance": request.initial_balance,
-                "commission": request.commission,
-                "periods_per_year": request.periods_per_year,
-            },
-            origin="sweep",
-            sweep_id=sweep.record.sweep_id,
+            sweep.request.trial_request(params), origin="sweep", sweep_id=sweep.record.sweep_id
         )
         trial = _Trial(run.backtest_id, params, token)
         job = Job(
@@ -463,8 +406,9 @@ class SweepRunner:
             progress_every=self.limits.progress_every,
             max_progress_rate=self.limits.max_progress_rate,
             root_dir=None,
+            settings=request.settings,
         )
-        full = request.trial_events == "full"
+        full = sweep.request.spec.trial_events == "full"
         trial.future = client.submit(
             run_trial,
             Trial(sweep.record.sweep_id, sweep.topic, job, full),
@@ -505,7 +449,7 @@ class SweepRunner:
         metrics = objective = error_text = None
         if ending.type == BACKTEST_COMPLETE:
             metrics = scalar_metrics(ending.data)
-            objective = metrics.get(sweep.request.metric)
+            objective = metrics.get(sweep.request.spec.metric)
         elif status == "failed":
             error_text = ending.data.get("error")
         trial.entry = TrialEntry(
@@ -585,7 +529,7 @@ class SweepRunner:
     # -- publishing -------------------------------------------------------------------------
 
     def _record(self, sweep: _Sweep, entry: TrialEntry) -> None:
-        data = asdict(entry)
+        data = entry.to_dict()
         sweep.tally.add(data)
         sweep.progress_due = True
         self._publish(sweep, SWEEP_TRIAL, data)
@@ -598,7 +542,7 @@ class SweepRunner:
             return
         sweep.progress_due, sweep.last_progress = False, now
         tally, elapsed = sweep.tally, now - sweep.started
-        ended, total = tally.ended, sweep.request.total_trials
+        ended, total = tally.ended, sweep.request.spec.total_trials
         eta = elapsed / ended * (total - ended) if ended else None
         running = sum(1 for t in sweep.trials.values() if t.entry is None and t.attempt)
         self._publish(
