@@ -25,7 +25,14 @@ from .handlers.rest import (
     OpenAPIHandler,
     StrategiesHandler,
 )
-from .handlers.sweep import SweepCancelHandler, SweepHandler, SweepListHandler, SweepRunHandler
+from .handlers.sweep import (
+    SweepCancelHandler,
+    SweepClusterHandler,
+    SweepEventsHandler,
+    SweepHandler,
+    SweepListHandler,
+    SweepRunHandler,
+)
 from .handlers.websocket import BacktestStreamHandler
 from .service import BacktestService, Retention, ServiceLimits
 from .sweeps.cluster import DaskCluster
@@ -212,7 +219,9 @@ class QuantMindExtension(ExtensionApp):
                 (r"/api/v1/strategies/?", StrategiesHandler),
                 (r"/api/v1/sweep/run", SweepRunHandler),
                 (r"/api/v1/sweep/?", SweepListHandler),
+                (r"/api/v1/sweep/cluster", SweepClusterHandler),
                 (rf"{sweep}/cancel", SweepCancelHandler),
+                (rf"{sweep}/events", SweepEventsHandler),
                 (rf"{sweep}/?", SweepHandler),
                 (r"/ws", BacktestStreamHandler),
                 (

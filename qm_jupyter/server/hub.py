@@ -28,10 +28,12 @@ from typing import Any
 from ..events import (
     BACKTEST_PROGRESS,
     BACKTEST_START,
+    EVENT_TYPES,
     SWEEP_PROGRESS,
     SWEEP_START,
     SWEEP_TERMINAL_STATUS,
     SWEEP_TOPIC,
+    SWEEP_TRIAL,
     TERMINAL_STATUS,
     TOPIC,
     EventDraft,
@@ -74,6 +76,8 @@ class StreamKind:
 
     topic: str
     id_field: str
+    #: The event types the stream may hold (what a publisher elsewhere may send it).
+    event_types: frozenset[str]
     terminal: Mapping[str, str]
     state_fields: Callable[[str, dict[str, Any], str], dict[str, Any]]
 
@@ -98,7 +102,8 @@ class EventHub:
     ):
         self.store = store
         self.log = log or logging.getLogger(__name__)
-        #: Called with a run's id once its terminal event is stored and offered (retention).
+        #: Called with a stream's key (a run's id, a sweep's key) once its terminal event is
+        #: stored and offered (retention).
         self.on_run_end = on_run_end
         self._heads: dict[str, int] = {}  # open runs -> last seq
         self._subscribers: set[Subscriber] = set()
@@ -194,7 +199,7 @@ class EventHub:
         chunks = self._chunk_and_cache(backtest_id, first, frames)
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
             subscriber.offer(backtest_id, first, chunks)
-        if ended and kind is RUN_STREAM and self.on_run_end is not None:
+        if ended and self.on_run_end is not None:
             self.on_run_end(backtest_id)
         return seq
 
@@ -338,8 +343,14 @@ def _sweep_fields(event_type: str, data: dict[str, Any], timestamp: str) -> dict
     return {"status": status, "finished_at": timestamp, "result": data}
 
 
-RUN_STREAM = StreamKind(TOPIC, "backtest_id", TERMINAL_STATUS, _run_fields)
-SWEEP_STREAM = StreamKind(SWEEP_TOPIC, "sweep_id", SWEEP_TERMINAL_STATUS, _sweep_fields)
+RUN_STREAM = StreamKind(TOPIC, "backtest_id", EVENT_TYPES, TERMINAL_STATUS, _run_fields)
+SWEEP_STREAM = StreamKind(
+    SWEEP_TOPIC,
+    "sweep_id",
+    frozenset({SWEEP_START, SWEEP_TRIAL, SWEEP_PROGRESS, *SWEEP_TERMINAL_STATUS}),
+    SWEEP_TERMINAL_STATUS,
+    _sweep_fields,
+)
 
 
 def stream_kind(key: str) -> tuple[StreamKind, str]:
@@ -417,17 +428,18 @@ class Subscriber:
             self._cursors.pop(backtest_id, None)
 
     def forget_run(self, backtest_id: str) -> None:
-        """The run was deleted: stop reading it, and tell the client if it followed it (what
-        it already holds of the run is still delivered first)."""
+        """The run (or sweep: its stream's key) was deleted: stop reading it, and tell the
+        client if it followed it (what it already holds of it is still delivered first)."""
         self._cursors.pop(backtest_id, None)
         self._lagging.pop(backtest_id, None)
         if backtest_id in self._followed:
             self._followed.discard(backtest_id)
+            kind, stream_id = stream_kind(backtest_id)
             self.send(
                 {
                     "type": "unsubscribed",
-                    "topic": TOPIC,
-                    "backtest_id": backtest_id,
+                    "topic": kind.topic,
+                    kind.id_field: stream_id,
                     "reason": "deleted",
                 }
             )

@@ -52,9 +52,11 @@ CREATE TABLE IF NOT EXISTS sweeps (
     progress TEXT,
     result TEXT,
     error TEXT,
-    last_seq INTEGER NOT NULL DEFAULT 0
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    origin TEXT NOT NULL DEFAULT 'server'
 );
 CREATE INDEX IF NOT EXISTS sweeps_by_created ON sweeps (created_at DESC);
+CREATE INDEX IF NOT EXISTS sweeps_by_finished ON sweeps (finished_at);
 CREATE TABLE IF NOT EXISTS event_batches (
     backtest_id TEXT NOT NULL,
     last_seq INTEGER NOT NULL,
@@ -160,6 +162,9 @@ class SweepRecord:
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     last_seq: int = 0
+    #: "server" (run on the server's Dask cluster), or "kernel" (driven by a notebook
+    #: kernel, which publishes its events).
+    origin: str = "server"
 
 
 _SWEEP_COLUMNS = tuple(SweepRecord.__dataclass_fields__)
@@ -214,11 +219,15 @@ class RunStore:
         self._checkpointer = None if in_memory else _Checkpointer(self.path, checkpoint_interval)
 
     def _add_sweep_column(self) -> None:
-        """Give the runs of a database written before sweeps their ``sweep_id`` column."""
+        """Give the runs of a database written before sweeps their ``sweep_id`` column, and
+        sweeps written before kernel sweeps their ``origin``."""
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "sweep_id" not in columns:
             self._db.execute("ALTER TABLE runs ADD COLUMN sweep_id TEXT")
         self._db.execute("CREATE INDEX IF NOT EXISTS runs_by_sweep ON runs (sweep_id)")
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(sweeps)")}
+        if "origin" not in columns:
+            self._db.execute("ALTER TABLE sweeps ADD COLUMN origin TEXT NOT NULL DEFAULT 'server'")
 
     def _gather_event_rows(self) -> None:
         """Move the events of a database written before batches (a row per event, table
@@ -338,38 +347,48 @@ class RunStore:
         """Ended runs to delete, oldest first: those beyond the newest ``keep`` runs (0: no
         limit; runs still going count but are never chosen) and those that ended before the
         ISO time ``ended_before``."""
+        return self._to_prune("runs", "backtest_id", keep, ended_before)
+
+    def sweeps_to_prune(self, keep: int, ended_before: str | None = None) -> list[str]:
+        """The stream keys (:func:`sweep_key`) of the ended sweeps to delete, chosen as
+        :meth:`runs_to_prune` chooses runs (a sweep's trials are runs, pruned as runs)."""
+        return [sweep_key(s) for s in self._to_prune("sweeps", "sweep_id", keep, ended_before)]
+
+    def _to_prune(self, table: str, id_column: str, keep: int, ended_before: str | None) -> list:
         chosen: dict[str, None] = {}
         if ended_before is not None:
             rows = self._db.execute(
-                "SELECT backtest_id FROM runs WHERE finished_at < ? "
+                f"SELECT {id_column} FROM {table} WHERE finished_at < ? "
                 f"AND status NOT IN {_ACTIVE} ORDER BY created_at, rowid",
                 (ended_before,),
             )
             chosen.update((row[0], None) for row in rows)
         if keep > 0:
-            (stored,) = self._db.execute("SELECT count(*) FROM runs").fetchone()
+            (stored,) = self._db.execute(f"SELECT count(*) FROM {table}").fetchone()
             excess = stored - len(chosen) - keep
             if excess > 0:
                 rows = self._db.execute(
-                    f"SELECT backtest_id FROM runs WHERE status NOT IN {_ACTIVE} "
+                    f"SELECT {id_column} FROM {table} WHERE status NOT IN {_ACTIVE} "
                     "ORDER BY created_at, rowid"
                 )
-                for (backtest_id,) in rows:
-                    if backtest_id not in chosen:
-                        chosen[backtest_id] = None
+                for (stream_id,) in rows:
+                    if stream_id not in chosen:
+                        chosen[stream_id] = None
                         excess -= 1
                         if not excess:
                             break
                 rows.close()  # an unfinished statement would hold its read transaction
         return list(chosen)
 
-    def delete_runs(self, backtest_ids: Sequence[str]) -> None:
-        """Delete runs and their events, in one transaction."""
-        rows = [(backtest_id,) for backtest_id in backtest_ids]
+    def delete_runs(self, keys: Sequence[str]) -> None:
+        """Delete runs and sweeps (by stream key: a run's id, :func:`sweep_key`) and their
+        events, in one transaction."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM event_batches WHERE backtest_id=?", rows)
-            self._db.executemany("DELETE FROM runs WHERE backtest_id=?", rows)
+            for key in keys:
+                table, id_column, stream_id = _stream_table(key)
+                self._db.execute("DELETE FROM event_batches WHERE backtest_id=?", (key,))
+                self._db.execute(f"DELETE FROM {table} WHERE {id_column}=?", (stream_id,))
 
     def reclaim_space(self) -> int:
         """Give the pages of deleted runs back to the file system; return how many (0 in a

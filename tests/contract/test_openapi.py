@@ -34,8 +34,11 @@ ROUTES = {
     ("get", "/api/v1/strategies"),
     ("post", "/api/v1/sweep/run"),
     ("get", "/api/v1/sweep"),
+    ("get", "/api/v1/sweep/cluster"),
     ("get", "/api/v1/sweep/{sweep_id}"),
+    ("delete", "/api/v1/sweep/{sweep_id}"),
     ("post", "/api/v1/sweep/{sweep_id}/cancel"),
+    ("post", "/api/v1/sweep/{sweep_id}/events"),
 }
 
 
@@ -118,6 +121,7 @@ def test_a_real_sweep_matches_the_document(contract_server):
     trial = contract_server.get(f"api/v1/backtest/{sweep['trials'][0]['backtest_id']}")
     assert trial["sweep_id"] == sweep["sweep_id"]
     check(trial, "Run")
+    check(contract_server.get("api/v1/sweep/cluster"), "SweepCluster")
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +155,7 @@ def test_the_live_api_conforms_to_its_document(case, contract_server):
     # The document excludes these ids (`not: enum`): they name other routes. An id outside
     # the pattern matches no route of the extension, so Jupyter's own (HTML) 404 answers.
     if backtest_id is not None and (
-        backtest_id in ("run", "openapi.json")
+        backtest_id in ("run", "openapi.json", "cluster")
         or not isinstance(backtest_id, str)
         or not RUN_ID.fullmatch(backtest_id)
     ):

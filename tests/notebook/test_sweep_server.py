@@ -16,7 +16,7 @@ from test_server_mode import get_json, momentum
 from test_server_mode import server as server  # a fixture
 
 import qm_jupyter as qm
-from qm_jupyter.engine import DataError, ParamError
+from qm_jupyter.engine import DataError, ParamError, load_prices
 from qm_jupyter.engine import run_backtest as engine_run
 from qm_jupyter.notebook import sweep_kernel
 from qm_jupyter.notebook.kernel_sink import kernel_sink
@@ -134,3 +134,42 @@ async def test_a_notebook_strategy_sweeps_from_the_kernel_and_its_trials_are_pub
         events = await get_json(jp_fetch, "api", "v1", "backtest", trial["backtest_id"], "events")
         types = [event["type"] for event in events["events"]]
         assert types[0] == "backtest_start" and types[-1] == "backtest_complete"
+
+
+async def test_a_kernel_sweep_runs_on_the_servers_cluster_and_is_published_as_a_sweep(
+    server, jp_fetch, jp_serverapp
+):
+    sweep = qm.sweep(SAMPLE, momentum, {"lookback": [5, 20, 40]}, display=False)
+    result = await sweep
+    assert result.status == "completed" and result.counts["completed"] == 3
+    cluster = jp_serverapp.web_app.settings["qm_jupyter_service"].sweeps.cluster
+    workers = set((await (await cluster.client()).scheduler.identity())["workers"])
+    assert workers and set(result.trials["worker"]) <= workers  # the server's, not its own
+    kernel_sink().flush()
+    stored = await get_json(jp_fetch, "api", "v1", "sweep", sweep.sweep_id)
+    assert stored["origin"] == "kernel" and stored["status"] == "completed"
+    assert stored["counts"] == result.counts and stored["best"] == result.best
+    trial_ids = set(result.trials["backtest_id"])
+    assert {t["backtest_id"] for t in stored["trials"]} == trial_ids
+    runs = (await get_json(jp_fetch, "api", "v1", "backtest"))["runs"]
+    assert {r["sweep_id"] for r in runs if r["backtest_id"] in trial_ids} == {sweep.sweep_id}
+
+
+async def test_a_kernel_sweep_cancelled_over_rest_stops_and_keeps_its_finished_trials(
+    server, jp_fetch
+):
+    prices = load_prices({"sample": "gbm", "bars": 20_000, "seed": 4})
+    grid = {"fast": list(range(2, 22)), "slow": [50]}
+    sweep = qm.sweep(prices, "sma_crossover_bars", grid, display=False)
+    assert sweep.where == "kernel"
+    for _ in range(600):
+        if sweep.state.counts.get("completed"):
+            break
+        await asyncio.sleep(0.05)
+    reply = await jp_fetch("api", "v1", "sweep", sweep.sweep_id, "cancel", method="POST", body="{}")
+    assert reply.code == 202
+    result = await asyncio.wait_for(asyncio.wrap_future(sweep._future), 20)
+    assert result.status == "cancelled"
+    assert 1 <= result.counts["completed"] < 20
+    stored = await get_json(jp_fetch, "api", "v1", "sweep", sweep.sweep_id)
+    assert stored["status"] == "cancelled" and stored["origin"] == "kernel"

@@ -41,6 +41,18 @@ class BacktestAPIHandler(QuantMindHandlerMixin, APIHandler):
         except ValueError as error:
             raise RequestError(f"the request body is not valid JSON: {error}") from None
 
+    def publish_external(self, key: str, reply: dict[str, Any]) -> None:
+        """Publish the body's events on the stream ``key`` of a run or sweep executing
+        elsewhere (see ``BacktestService.publish_external``); reply with ``reply``, the
+        stream's last seq and whether a cancel was asked."""
+        try:
+            last_seq = self.service.publish_external(key, self.json_body())
+        except RequestError as error:
+            self.refuse(error.status, str(error), error.field)
+            return
+        cancel_requested = self.service.cancel_requested(key)
+        self.reply({**reply, "last_seq": last_seq, "cancel_requested": cancel_requested})
+
     def run_or_404(self, backtest_id: str) -> RunRecord:
         run = self.service.hub.get_run(backtest_id)
         if run is None:
@@ -137,18 +149,7 @@ class BacktestEventsHandler(BacktestAPIHandler):
     @web.authenticated
     @authorized
     def post(self, backtest_id: str) -> None:
-        try:
-            last_seq = self.service.publish_external(backtest_id, self.json_body())
-        except RequestError as error:
-            self.refuse(error.status, str(error), error.field)
-            return
-        self.reply(
-            {
-                "backtest_id": backtest_id,
-                "last_seq": last_seq,
-                "cancel_requested": self.service.cancel_requested(backtest_id),
-            }
-        )
+        self.publish_external(backtest_id, {"backtest_id": backtest_id})
 
 
 class StrategiesHandler(BacktestAPIHandler):

@@ -1,8 +1,10 @@
 """The Dask cluster that runs sweeps: an embedded local one, or an existing one by address.
 
 With no address the first sweep starts a ``LocalCluster`` of worker processes (spawned,
-never forks of the server) on 127.0.0.1 with no dashboard; with an address nothing is
-started, and the cluster is only connected to. Either way the client is Dask's asynchronous
+never forks of the server) on 127.0.0.1 with no dashboard (the scheduler's other HTTP routes
+on a free port, never 8787); with an address nothing is started, and the cluster is only
+connected to. Kernels ask for the scheduler's address (:meth:`DaskCluster.scheduler_address`)
+to run their own sweeps on the same cluster. Either way the client is Dask's asynchronous
 one on the server's loop, so no Dask call ever blocks the loop. A client that lost its
 scheduler is replaced on the next use.
 """
@@ -67,6 +69,17 @@ class DaskCluster:
                 ) from None
             return self._client
 
+    async def scheduler_address(self) -> str:
+        """Where the scheduler listens (the embedded cluster started now if it is not yet);
+        raises :class:`ClusterUnavailable`."""
+        if self.address:
+            return self.address
+        async with self._lock:
+            try:
+                return await self._local_address()
+            except Exception as error:
+                raise ClusterUnavailable(f"cannot start the local Dask cluster: {error}") from None
+
     async def _local_address(self) -> str:
         if self._cluster is None:
             from distributed import LocalCluster
@@ -78,6 +91,7 @@ class DaskCluster:
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                 asynchronous=True,
                 silence_logs=logging.WARNING,
             )
