@@ -398,11 +398,11 @@ async def bench(args: argparse.Namespace, tmp: Path) -> None:
         print(f"  {text}")
 
 
-def versions() -> str:
+def versions(names: tuple[str, ...] = ("qm-jupyter", "pandas", "pyarrow", "backtesting")) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     found = []
-    for name in ("qm-jupyter", "pandas", "pyarrow", "backtesting"):
+    for name in names:
         try:
             found.append(f"{name} {version(name)}")
         except PackageNotFoundError:

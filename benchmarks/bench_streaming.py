@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -75,7 +76,14 @@ def _iso_to_epoch(stamp: str) -> float:
 
 
 async def _client_main(
-    url: str, count: int, runs: int, idle: int, stalled: int, batched: bool, sampled: int
+    url: str,
+    count: int,
+    runs: int,
+    idle: int,
+    stalled: int,
+    batched: bool,
+    sampled: int,
+    by_id: bool = False,
 ) -> None:
     """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs.
 
@@ -83,7 +91,9 @@ async def _client_main(
     server's cores) and count the events they kept once the runs have ended, so that this
     bookkeeping is not charged to the runs; the first ``sampled`` readers decode every event
     for its latency. In ``qm.batch`` framing a message holds many events (used with one run at a
-    time, whose end is then the last event of its message).
+    time, whose end is then the last event of its message). ``by_id`` (plain framing): the ids
+    of the runs to read come as one line on stdin once they are posted, and only their events
+    are counted, timed and ended on (other runs, a sweep's trials, may stream meanwhile).
     """
     from tornado.websocket import websocket_connect
 
@@ -98,26 +108,58 @@ async def _client_main(
         await conn.read_message()  # connected (the bare server sends one too)
         conn.write_message(json.dumps({"type": "subscribe", "topic": "backtest"}))
         await conn.read_message()
+    wanted: set[str] = set()
+    known = asyncio.Event()
+    if by_id:
+        loop = asyncio.get_running_loop()
+
+        def ids_from_stdin() -> None:
+            wanted.update(sys.stdin.readline().split())
+            loop.call_soon_threadsafe(known.set)
+
+        threading.Thread(target=ids_from_stdin, daemon=True).start()
     print(json.dumps({"ready": True}), flush=True)
 
     async def read(conn, keep_latency: bool):
-        frames, ended, first, last, lat = [], 0, None, None, []
+        frames, times, ended, lat = [], [], 0, []
         while ended < runs:
             frame = await conn.read_message()
             if frame is None:
                 break
             now = time.time()
-            first = first or now
-            last = now
             frames.append(frame)
+            if by_id:
+                times.append(now)
+            elif not times:
+                times[:] = [now, now]
+            else:
+                times[1] = now
             # A run's terminal event is the last of its message (one run at a time here).
-            ended += frame.startswith(TERMINAL, frame.rfind('{"type":"') + 9)
+            if frame.startswith(TERMINAL, frame.rfind('{"type":"') + 9):
+                if by_id:
+                    await known.wait()
+                    ended += json.loads(frame)["backtest_id"] in wanted
+                else:
+                    ended += 1
             if keep_latency:
                 decoded = json.loads(frame)
                 for event in decoded if isinstance(decoded, list) else [decoded]:
-                    lat.append(now - _iso_to_epoch(event["timestamp"]))
+                    run = event.get("backtest_id")
+                    lat.append((run, now - _iso_to_epoch(event["timestamp"])))
+        if by_id:  # only the runs asked for (a message is an event: plain framing)
+            tags = [f'"backtest_id":"{run}"' for run in wanted]
+            mine = [i for i, f in enumerate(frames) if any(tag in f for tag in tags)]
+            frames = [frames[i] for i in mine]
+            times = [times[i] for i in mine]
+            lat = [(run, x) for run, x in lat if run in wanted]
         # Counted once the runs have ended (in a log line's text the quotes are escaped).
-        return sum(f.count('"seq":') for f in frames), first, last, lat
+        events = sum(f.count('"seq":') for f in frames)
+        return (
+            events,
+            times[0] if times else None,
+            times[-1] if times else None,
+            [x for _, x in lat],
+        )
 
     results = await asyncio.gather(*(read(c, i < sampled) for i, c in enumerate(readers)))
     latencies = sorted(x for r in results for x in r[3])
@@ -236,8 +278,9 @@ def _start_clients(
     stalled: int = 0,
     batched: bool = False,
     sampled: int = 10,
+    by_id: bool = False,
 ):
-    args = [url, *map(str, (count, runs, idle, stalled, int(batched), sampled))]
+    args = [url, *map(str, (count, runs, idle, stalled, int(batched), sampled, int(by_id)))]
     process = subprocess.Popen(
         [sys.executable, __file__, "--client", *args],
         stdin=subprocess.PIPE,
@@ -246,6 +289,12 @@ def _start_clients(
     )
     assert json.loads(process.stdout.readline())["ready"]
     return process
+
+
+def _send_ids(process, ids: list[str]) -> None:
+    """Tell clients started ``by_id`` which runs to read."""
+    process.stdin.write(" ".join(ids) + "\n")
+    process.stdin.flush()
 
 
 def _finish_clients(process, until: Callable[[], bool] | None = None) -> dict:
@@ -297,6 +346,59 @@ def _run_seconds(run: dict) -> float:
     return _iso_to_epoch(run["finished_at"]) - _iso_to_epoch(run["started_at"])
 
 
+# -- the measurements on a qm_jupyter server (bench_sweep.py runs them during a sweep) ----------
+
+
+def write_paced_logger(root: Path) -> None:
+    """Put ``paced_logger`` (the latency probe) in the strategies folder of a server's root."""
+    (root / "strategies").mkdir(parents=True, exist_ok=True)
+    (root / "strategies" / "paced_logger.py").write_text(PACED_LOGGER)
+
+
+def measure_fanout(server, url: str, clients: int, bars: int, seed: int = 1) -> dict:
+    """Figure 1 on ``server`` (a tests/server_process.JupyterServer): ``clients`` subscribers
+    (plain framing, one client process) read one busy run (sma_crossover 2/3 on ``bars``
+    sample bars, a line per trade). Returns events/s delivered to them all ("rate"), the
+    events they received in all, over how many seconds, and whether each got every event."""
+    process = _start_clients(url, clients, 1, by_id=True)
+    backtest_id = server.post("api/v1/backtest/run", _run_body(bars, seed))["backtest_id"]
+    _send_ids(process, [backtest_id])
+    result = _finish_clients(process)
+    run_events = _wait_done(server, backtest_id)["last_seq"]
+    seconds = result["last"] - result["first"]
+    return {
+        "rate": result["events"] / seconds,
+        "events": result["events"],
+        "seconds": seconds,
+        "run_events": run_events,
+        "complete": all(n == run_events for n in result["per_client"]),
+    }
+
+
+def measure_latency(server, url: str, clients: int, rate: float, seconds: float) -> dict:
+    """Figure 2 on ``server`` (whose root has ``paced_logger``, see write_paced_logger): 4
+    concurrent paced runs logging ``rate`` lines/s in all for ``seconds``, read by ``clients``
+    subscribers. Returns the latencies (ms, sorted) of the sampled readers' events, p50, p99,
+    and the events each client received."""
+    per_run = rate / 4
+    paced = {
+        "strategy": "paced_logger",
+        "params": {"rate": per_run},
+        "data": {"sample": "gbm", "bars": int(per_run * seconds), "seed": 5},
+    }
+    process = _start_clients(url, clients, 4, by_id=True)
+    ids = [server.post("api/v1/backtest/run", paced)["backtest_id"] for _ in range(4)]
+    _send_ids(process, ids)
+    result = _finish_clients(process)
+    latency = result["latency_ms"]
+    return {
+        "latency_ms": latency,
+        "p50": _percentile(latency, 0.5),
+        "p99": _percentile(latency, 0.99),
+        "per_client": result["events"] / clients,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bars", type=int, default=100_000, help="bars of the busy run")
@@ -316,8 +418,7 @@ def main() -> None:
     from server_process import JupyterServer, free_port
 
     tmp = Path(tempfile.mkdtemp(prefix="qm-bench-"))
-    (tmp / "root" / "strategies").mkdir(parents=True)
-    (tmp / "root" / "strategies" / "paced_logger.py").write_text(PACED_LOGGER)
+    write_paced_logger(tmp / "root")
     server = JupyterServer(
         tmp / "root",
         tmp / "runs.sqlite",
@@ -346,16 +447,12 @@ def main() -> None:
         print(f"busy run: {len(frames)} events; {args.clients} subscribers")
 
         # 1. Fan-out.
-        clients = _start_clients(qm_url, args.clients, 1)
-        fanout = server.post("api/v1/backtest/run", _run_body(args.bars, 1))["backtest_id"]
-        ours = _finish_clients(clients)
-        fanout_events = _wait_done(server, fanout)["last_seq"]
+        fan = measure_fanout(server, qm_url, args.clients, args.bars)
+        ours_rate, complete = fan["rate"], fan["complete"]
         clients = _start_clients(bare_url, args.clients, 1)
         _post(bare_port, "rate=0")
         theirs = _finish_clients(clients)
-        ours_rate = ours["events"] / (ours["last"] - ours["first"])
         bare_rate = theirs["events"] / (theirs["last"] - theirs["first"])
-        complete = all(n == fanout_events for n in ours["per_client"])
         print(
             f"1. fan-out: qm_jupyter {ours_rate:,.0f} events/s, bare tornado {bare_rate:,.0f} "
             f"events/s, ratio {ours_rate / bare_rate:.2f} (target >= 0.7); every client got every "
@@ -369,21 +466,12 @@ def main() -> None:
         )
 
         # 2. Latency: 4 concurrent paced runs; the bare server sends as many frames, as fast.
-        per_run = args.latency_rate / 4
-        paced = {
-            "strategy": "paced_logger",
-            "params": {"rate": per_run},
-            "data": {"sample": "gbm", "bars": int(per_run * args.latency_seconds), "seed": 5},
-        }
-        clients = _start_clients(qm_url, args.clients, 4)
-        for _ in range(4):
-            server.post("api/v1/backtest/run", paced)
-        ours = _finish_clients(clients)
-        total = ours["events"] / args.clients
+        lat = measure_latency(server, qm_url, args.clients, args.latency_rate, args.latency_seconds)
+        total = lat["per_client"]
         clients = _start_clients(bare_url, args.clients, 4)
         _post(bare_port, f"rate={args.latency_rate}&count={int(total)}")
         theirs = _finish_clients(clients)
-        o50, o99 = _percentile(ours["latency_ms"], 0.5), _percentile(ours["latency_ms"], 0.99)
+        o50, o99 = lat["p50"], lat["p99"]
         b50, b99 = _percentile(theirs["latency_ms"], 0.5), _percentile(theirs["latency_ms"], 0.99)
         print(
             f"2. latency emit->arrival, 4 paced runs, {args.clients} subscribers, "
@@ -408,7 +496,7 @@ def main() -> None:
         body = _run_body(lines_bars, 3)
         _wait_done(server, server.post("api/v1/backtest/run", body)["backtest_id"])  # warm
         for batched in (True, False):
-            cut_before = _cuts(server)
+            cut_before = cut_clients(server)
             rss_before = _rss(server.process.pid)
             alone, watched, complete = [], [], True
             for _ in range(args.memory_repeat):
@@ -418,13 +506,13 @@ def main() -> None:
                     qm_url, 10, 1, idle=args.idle, stalled=10, batched=batched, sampled=0
                 )
                 backtest_id = server.post("api/v1/backtest/run", body)["backtest_id"]
-                target = _cuts(server) + 10  # the stalled clients are cut before they close
-                readers = _finish_clients(clients, until=lambda t=target: _cuts(server) >= t)
+                target = cut_clients(server) + 10  # the stalled clients are cut before they close
+                readers = _finish_clients(clients, until=lambda t=target: cut_clients(server) >= t)
                 run = _wait_done(server, backtest_id)
                 watched.append(_run_seconds(run))
                 complete &= all(n == run["last_seq"] for n in readers["per_client"])
             logged = sum(1 for f in _all_frames(server, backtest_id) if '"log_entry"' in f)
-            cut = _cuts(server) - cut_before
+            cut = cut_clients(server) - cut_before
             ratio = statistics.median(watched) / statistics.median(alone)
             print(
                 f"3. memory: {args.idle} idle + 10 stalled + 10 reading clients "
@@ -457,7 +545,7 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _cuts(server) -> int:
+def cut_clients(server) -> int:
     """Slow clients the server has cut off so far (from its log)."""
     return server.log_path.read_text().count("stopped reading")
 
@@ -479,8 +567,13 @@ def _post(port: int, query: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        url, count, runs, idle, stalled, batched, sampled = sys.argv[2], *map(int, sys.argv[3:9])
-        asyncio.run(_client_main(url, count, runs, idle, stalled, bool(batched), sampled))
+        url, count, runs, idle, stalled, batched, sampled, by_id = (
+            sys.argv[2],
+            *map(int, sys.argv[3:10]),
+        )
+        asyncio.run(
+            _client_main(url, count, runs, idle, stalled, bool(batched), sampled, bool(by_id))
+        )
     elif len(sys.argv) > 1 and sys.argv[1] == "--bare":
         _bare_main(int(sys.argv[2]), sys.argv[3])
     else:

@@ -46,11 +46,16 @@ def ratio(label: str, theirs: float, ours: float, target: float) -> None:
     print(f"  => {label}: {theirs / ours:.1f}x (target >= {target:g}x) {verdict}")
 
 
-def write_sample_csv(path: Path, bars: int, seed: int = 1) -> pd.DataFrame:
-    """Write `bars` one-minute GBM bars (the server's `{"sample": "gbm"}` data) to `path`."""
-    frame = load_prices({"sample": "gbm", "bars": bars, "seed": seed})
+def write_sample_csv(path: Path, bars: int, seed: int = 1, freq: str | None = None) -> pd.DataFrame:
+    """Write `bars` GBM bars (the server's `{"sample": "gbm"}` data: one-minute bars unless
+    `freq` says otherwise, e.g. "1h") to `path`."""
+    spec = {"sample": "gbm", "bars": bars, "seed": seed}
+    if freq is not None:
+        spec["freq"] = freq
+    frame = load_prices(spec)
     frame.to_csv(path)
-    print(f"{bars:,} one-minute GBM bars written to a CSV of {path.stat().st_size / 2**20:.0f} MiB")
+    size = path.stat().st_size / 2**20
+    print(f"{bars:,} GBM bars ({freq or '1min'}) written to a CSV of {size:.0f} MiB")
     return frame
 
 
@@ -76,8 +81,7 @@ def backtesting_csv_run(csv: Path) -> dict[str, Any] | None:
     except ImportError:
         return None
     start = time.perf_counter()
-    df = pd.read_csv(csv, index_col=0, parse_dates=[0])
-    df = df.rename(columns=str.capitalize).tz_localize(None)
+    df = backtesting_frame(csv)
     parsed = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -90,6 +94,12 @@ def backtesting_csv_run(csv: Path) -> dict[str, Any] | None:
         "trades": int(stats["# Trades"]),
         "stats": stats,
     }
+
+
+def backtesting_frame(csv: Path) -> pd.DataFrame:
+    """A CSV of ours read with pandas, as backtesting.py wants it (Open, High..., naive index)."""
+    df = pd.read_csv(csv, index_col=0, parse_dates=[0])
+    return df.rename(columns=str.capitalize).tz_localize(None)
 
 
 def drop_from_page_cache(path: Path) -> float | None:
