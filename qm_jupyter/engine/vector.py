@@ -341,8 +341,9 @@ def _may_liquidate(
 
 def strategy_signals(strategy: VectorStrategy, prices: pd.DataFrame) -> Signals:
     """The strategy's `Signals` on `prices` (ValueError naming the strategy when malformed)."""
+    raw = strategy.signals(prices)  # the strategy's own errors propagate as they are
     try:
-        return parse_signals(strategy.signals(prices), len(prices))
+        return parse_signals(raw, len(prices))
     except ValueError as exc:
         raise ValueError(f"strategy '{strategy.name}' returned bad signals: {exc}") from None
 

@@ -196,3 +196,12 @@ def test_rest_body_takes_the_stops(tmp_path):
     with pytest.raises(RequestError) as err:
         parse_run_request({**body, "tp_stop": 0}, **limits)
     assert err.value.field == "tp_stop"
+
+
+def test_a_strategy_that_raises_in_signals_keeps_its_own_error():
+    def broken(data):
+        raise ValueError("odd n 3")
+
+    with pytest.raises(ValueError) as error:
+        run_backtest({"sample": "gbm", "bars": 100, "seed": 1}, broken)
+    assert str(error.value) == "odd n 3"
