@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
+from .engine.chart_data import run_chart
 from .engine.curves import curve_points
 from .engine.data import DataSource
 from .engine.registry import StrategyLike
@@ -87,7 +88,8 @@ def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> Backt
             should_stop=should_stop,
             root_dir=job.root_dir,
         )
-        observer.complete(curve_points(result.equity), stats_to_wire(result.stats))
+        chart = run_chart(result.data, result.equity, result.trades)
+        observer.complete(curve_points(result.equity), stats_to_wire(result.stats), chart)
         return result
     except BacktestCancelled as cancelled:
         logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
@@ -106,7 +108,8 @@ class StreamObserver:
     Log lines go straight to the run's stream handler when it is all a line would reach (no
     LogRecord: most of a trade line's cost), else through the run's logger, so handlers a
     user attached see them too. ``backtest_complete`` is held back until the run has
-    returned, so that it can carry a chart-sized ``equity_curve`` and the run's ``stats``.
+    returned, so that it can carry a chart-sized ``equity_curve``, the run's ``stats`` and its
+    ``chart`` (`engine.chart_data.run_chart`).
     """
 
     def __init__(self, logger: logging.Logger, streamer: BacktestProgressStreamer) -> None:
@@ -121,8 +124,12 @@ class StreamObserver:
     def on_complete(self, metrics: dict[str, Any]) -> None:
         self.metrics = metrics
 
-    def complete(self, equity_curve: list[list], stats: dict[str, Any]) -> None:
-        self.streamer.on_complete({**self.metrics, "equity_curve": equity_curve, "stats": stats})
+    def complete(
+        self, equity_curve: list[list], stats: dict[str, Any], chart: dict[str, Any]
+    ) -> None:
+        self.streamer.on_complete(
+            {**self.metrics, "equity_curve": equity_curve, "stats": stats, "chart": chart}
+        )
 
 
 #: Sweeps whose trials must stop, in this (Dask worker) process: the server adds a sweep with

@@ -216,6 +216,7 @@ def run_backtest(
         described,
         start_bar,
         stats.rename(cls.name),
+        prices,
     )
 
 

@@ -63,6 +63,8 @@ class BacktestResult:
     start_bar: int = 0
     #: The statistics under the run's conventions (`qm_jupyter.engine.stats.compute_stats`).
     stats: pd.Series = field(default_factory=lambda: pd.Series(dtype=object), repr=False)
+    #: The prices the run used (OHLCV by bar time), for charts of the run.
+    data: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def drawdown(self) -> pd.Series:

@@ -122,11 +122,18 @@ class RunRecord:
         }
 
     def summary(self) -> dict[str, Any]:
-        """``to_dict`` without the chart data of the result, for listings."""
+        """``to_dict`` with the result's headline metrics only (no chart data, no stats),
+        for listings."""
         summary = self.to_dict()
-        if self.result and "equity_curve" in self.result:
-            summary["result"] = {k: v for k, v in self.result.items() if k != "equity_curve"}
+        if self.result:
+            summary["result"] = {
+                k: v for k, v in self.result.items() if k not in _DETAIL_ONLY_RESULT
+            }
         return summary
+
+
+#: What a run's result carries for its own page only: kilobytes a listing would repeat per run.
+_DETAIL_ONLY_RESULT = frozenset({"equity_curve", "stats", "chart"})
 
 
 _COLUMNS = (

@@ -80,9 +80,15 @@ async def test_list_is_newest_first(api, start_run, wait_until_done):
     status, reply = await api("GET", "api", "v1", "backtest")
     assert status == 200
     assert [run["backtest_id"] for run in reply["runs"]][:2] == [second, first]
-    assert "equity_curve" not in reply["runs"][0]["result"]  # listings stay small
+    listed = reply["runs"][0]["result"]
+    assert {"equity_curve", "stats", "chart"}.isdisjoint(listed)  # listings stay small
+    assert listed["total_trades"] >= 0 and "sharpe_ratio" in listed
     _, one = await api("GET", "api", "v1", "backtest", second)
     assert len(one["result"]["equity_curve"]) == 300
+    chart = one["result"]["chart"]  # the run's chart, reduced: 300 bars fit in 300 buckets
+    assert len(chart["time"]) == len(chart["close"]) == 300
+    assert min(chart["drawdown"]) == one["result"]["max_drawdown"]
+    assert chart["trades_total"] == one["result"]["total_trades"]
 
 
 async def test_client_request_id_returns_the_same_run(api, start_run):
