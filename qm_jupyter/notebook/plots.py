@@ -64,7 +64,7 @@ def run_figure() -> go.FigureWidget:
             go.Scatter(
                 name=name,
                 mode="markers",
-                marker={"symbol": symbol, "color": color, "size": 9},
+                marker={"symbol": symbol, "color": color, "size": 7, "opacity": 0.75},
                 hovertemplate="%{text}<extra>" + name + "</extra>",
             ),
             1,

@@ -21,6 +21,7 @@ import ipywidgets as widgets
 from ..engine import METRIC_KEYS
 from .heatmap_data import TOP_TRIALS, HeatmapData, describe_trial, heatmap_data, top_trials
 from .plots import draw_heatmap, heatmap_figure, resend_figure
+from .run_view import format_metrics
 from .static_image import heatmap_png, static_html
 from .widget import STATUS_STYLES
 
@@ -157,10 +158,9 @@ class SweepWidget(widgets.VBox):
         label = "Best" if self._state.finished else "Best so far"
         params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
         rows = "".join(
-            f'<tr><th style="text-align:left;padding-right:12px">{escape(key)}</th>'
-            f'<td style="text-align:right" data-metric="{escape(key)}">{_value(value)}</td></tr>'
-            for key, value in (best.get("metrics") or {}).items()
-            if key in HEATMAP_METRICS
+            f'<tr><th style="text-align:left;padding-right:12px">{label}</th>'
+            f'<td style="text-align:right" data-metric="{label}">{text}</td></tr>'
+            for label, text in format_metrics(best.get("metrics") or {})
         )
         return (
             f"<div><b>{label}</b> ({escape(self._state.metric)} "
@@ -231,9 +231,3 @@ class SweepWidget(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         bundle["text/plain"] = self.text()
         return bundle
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4g}"
-    return escape(str(value))
