@@ -4,9 +4,9 @@ Three sources, from coarse to exact: the progress points of a run still going (t
 marked to market at each point's last close, so the chart fills in live), the
 ``equity_curve`` of ``backtest_complete`` (a server run whose end carried no chart), and
 the engine's :func:`~qm_jupyter.engine.chart_data.run_chart` (OHLC buckets, equity, the
-deepest drawdown per bucket, trades): computed in the kernel from a kernel run's result, or
-read from ``backtest_complete.chart``. Each is bounded (run_chart's buckets, the view's
-halved progress points), so a 10M-bar run never sends millions of points to a browser.
+deepest drawdown per bucket, trades), sent as ``backtest_complete``'s ``chart`` by kernel
+and server runs alike. Each is bounded (run_chart's buckets, the view's halved progress
+points), so a 10M-bar run never sends millions of points to a browser.
 Plain lists only: the plotly figure and the matplotlib image both draw a
 :class:`ChartSeries`.
 """
@@ -72,11 +72,11 @@ class ChartSeries:
         return f"{len(self.x):,} buckets of bars (extremes kept) · {shown}"
 
 
-def series_for(view: RunView, chart: dict[str, Any] | None = None) -> ChartSeries:
-    """The best series the run has: ``chart`` (or ``backtest_complete.chart``), else its
-    ``equity_curve``, else its progress points."""
+def series_for(view: RunView) -> ChartSeries:
+    """The best series the run has: ``backtest_complete``'s ``chart``, else its
+    ``equity_curve`` (a server that sent no chart), else its progress points."""
     metrics = view.metrics or {}
-    chart = chart or metrics.get("chart")
+    chart = metrics.get("chart")
     if chart and len(chart.get("time") or ()) > 1:
         return full_series(chart)
     curve = metrics.get("equity_curve")

@@ -17,14 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import (
-    BacktestResult,
-    check_settings,
-    load_prices,
-    validate_data_spec,
-    validate_params,
-)
-from ..engine.chart_data import run_chart
+from ..engine import check_settings, validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
 from ..jobs import Job, run_job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
@@ -131,11 +124,4 @@ def _execute(
     finally:
         _running.pop(backtest_id, None)
     sink.flush()  # the server holds the run's end before its handle resolves
-    run._finish(result, None if result is None else _chart(result, data, root_dir))
-
-
-def _chart(
-    result: BacktestResult, data: pd.DataFrame | dict[str, Any], root_dir: str | Path | None
-) -> dict[str, Any]:
-    """The run's chart, reduced for the browser, computed here from its result and prices."""
-    return run_chart(load_prices(data, root_dir), result.equity, result.trades)
+    run._finish(result)

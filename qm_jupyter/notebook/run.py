@@ -68,15 +68,12 @@ class BacktestRun:
     def __repr__(self) -> str:
         return f"<BacktestRun {self.backtest_id} in the {self.where}: {self.status}>"
 
-    def _finish(
-        self, result: BacktestResult | None = None, chart: dict[str, Any] | None = None
-    ) -> None:
-        """Show the final state (with the run's ``run_chart`` if the caller computed it), then
-        resolve from it (the result if it completed)."""
+    def _finish(self, result: BacktestResult | None = None) -> None:
+        """Show the final state, then resolve from it (the result if it completed)."""
         if self._future.done():
             return
         try:
-            self.widget.finish(chart)
+            self.widget.finish()
         finally:
             self._resolve(result)
 

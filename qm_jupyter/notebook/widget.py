@@ -64,7 +64,6 @@ class BacktestWidget(widgets.VBox):
         self._lock = threading.RLock()
         self._view = view
         self._where = where
-        self._chart_data: dict[str, Any] | None = None
         self._drawn: tuple[Any, ...] = ()
         self._version = 0
         self._rendered_version = -1
@@ -121,15 +120,13 @@ class BacktestWidget(widgets.VBox):
             self._view.apply(event)
             self._version += 1
 
-    def finish(self, chart: dict[str, Any] | None = None) -> None:
-        """Render the final state now (with ``chart``, the engine's ``run_chart`` of the
-        run, when the caller has it) and stop refreshing."""
+    def finish(self) -> None:
+        """Render the final state now and stop refreshing."""
         with self._lock:
-            self._chart_data = chart
             self._done.set()
             self._version += 1
             self._render()
-            series = series_for(self._view, chart)
+            series = series_for(self._view)
             if self._view.status == "completed" and not series.empty:
                 png = run_chart_png(series, self._view.title())
                 self.static_chart.value = static_html(png, f"chart of {self._view.title()}")
@@ -262,12 +259,11 @@ class BacktestWidget(widgets.VBox):
             len(view.curve),
             view.curve[-1] if view.curve else None,
             view.status,
-            self._chart_data is not None,
         )
         if key == self._drawn:
             return
         self._drawn = key
-        series = series_for(view, self._chart_data)
+        series = series_for(view)
         if series.empty:
             return
         draw_run(self.chart, series)

@@ -61,8 +61,7 @@ def test_the_best_source_wins_chart_then_equity_curve_then_progress():
     assert series_for(view).source == "live"
     view.metrics = {"equity_curve": curve}
     assert series_for(view).source == "curve"
-    assert series_for(view, chart).source == "full"  # computed in the kernel
-    view.metrics = {"equity_curve": curve, "chart": chart}  # sent with backtest_complete
+    view.metrics = {"equity_curve": curve, "chart": chart}
     assert series_for(view).source == "full"
 
 

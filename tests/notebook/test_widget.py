@@ -59,15 +59,20 @@ def log(level: str, message: str) -> tuple[str, dict]:
 
 
 def test_the_final_state_is_rendered_by_finish_even_between_refreshes():
+    prices = load_prices({"sample": "gbm", "bars": 3_000, "seed": 2})
+    result = run_backtest(prices, "sma_crossover")
+    chart = run_chart(prices, result.equity, result.trades, buckets=200)
     widget = BacktestWidget(RunView("r1"), refresh_interval=3600)
     for event in make_events(
-        "r1", START, log("INFO", "started"), PROGRESS, (BACKTEST_COMPLETE, METRICS)
+        "r1",
+        START,
+        log("INFO", "started"),
+        PROGRESS,
+        (BACKTEST_COMPLETE, {**METRICS, "chart": chart}),
     ):
         widget.push(event)
     assert widget.progress_bar.value == 0.0  # nothing rendered yet: the refresh is throttled
-    prices = load_prices({"sample": "gbm", "bars": 3_000, "seed": 2})
-    result = run_backtest(prices, "sma_crossover")
-    widget.finish(run_chart(prices, result.equity, result.trades, buckets=200))
+    widget.finish()
     assert widget.progress_bar.value == 100.0 and widget.progress_bar.bar_style == "success"
     assert "100.0% · 100/100 bars · 1 trades · P&amp;L +12.50" in widget.stats.value
     assert 'data-metric="Sharpe">0.50<' in widget.outcome.value
