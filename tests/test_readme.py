@@ -185,13 +185,21 @@ def run_bash(block: Block, server: JupyterServer, context: dict) -> dict:
             assert run["status"] == "completed", run
             context.setdefault("runs", []).append(reply["backtest_id"])
             checked.append(f"run {reply['backtest_id']} completed")
+        if reply and "sweep_id" in reply:  # POST /api/v1/sweep/run
+            assert reply["status"] == "running" and reply["total_trials"] > 0, reply
+            checked.append(f"sweep {reply['sweep_id']} started")
     return {"checked": checked or ["exit 0"], "stdout": done.stdout[-500:]}
 
 
 def run_python(block: Block, server: JupyterServer, context: dict) -> dict:
     done = _process([sys.executable, "-c", _code(block, server)])
     checked = ["exit 0"]
-    if "websocket_connect" in block.code:  # the watching client: it followed a run to its end
+    if '"topic": "sweep"' in block.code:  # the sweep's watcher: trials, then its end
+        assert "sweep_complete" in done.stdout.splitlines()[-1], done.stdout[-2000:]
+        trials = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        assert len(trials) > 1, done.stdout[-2000:]
+        checked.append(f"followed a sweep to sweep_complete ({len(trials)} trials)")
+    elif "websocket_connect" in block.code:  # the watching client: it followed a run to its end
         assert json.loads(done.stdout.splitlines()[0]) == {"type": "connected", "protocol": 1}
         assert " backtest_complete " in done.stdout, done.stdout[-2000:]
         checked.append("followed a run to backtest_complete")
