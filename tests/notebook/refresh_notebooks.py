@@ -66,8 +66,26 @@ def execute(path: Path, environment: dict[str, str]) -> None:
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute(env={**os.environ, **environment})
+    without_chart_code(notebook)
     nbformat.validate(notebook)
     nbformat.write(notebook, path)
+
+
+#: Stands in for plotly's front end in committed notebooks: the chart's static image shows.
+SAVED_CHART_MODULE = (
+    "export default { render({ el }) { el.textContent = "
+    "'Run the cell for the interactive chart (its static image is below).'; } };"
+)
+
+
+def without_chart_code(notebook: nbformat.NotebookNode) -> None:
+    """Drop the 5 MB of plotly.js that every saved chart model carries (anywidget's ``_esm``):
+    a committed notebook stays small, and a reader without a kernel sees each chart's static
+    image; a run of the cell brings the interactive chart back."""
+    saved = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json")
+    for model in (saved or {}).get("state", {}).values():
+        if model["model_module"] == "anywidget" and "_esm" in model["state"]:
+            model["state"]["_esm"] = SAVED_CHART_MODULE
 
 
 class ReadmeServer(JupyterServer):

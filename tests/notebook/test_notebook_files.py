@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from ipykernel.ipkernel import IPythonKernel
-from refresh_notebooks import KERNEL, NOTEBOOKS, kernelspec_metadata
+from refresh_notebooks import KERNEL, NOTEBOOKS, SAVED_CHART_MODULE, kernelspec_metadata
 
 PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
@@ -53,3 +53,13 @@ def test_outputs_have_no_error_and_nothing_on_stderr(notebook):
     stderr = [output.text for output in outputs if output.get("name") == "stderr"]
     assert not stderr, stderr  # e.g. "no Jupyter server with the qm_jupyter extension found"
     assert not any("execution" in cell.metadata for cell in code), "no run timings stored"
+
+
+def test_saved_charts_carry_no_front_end_code(notebook):
+    """Each live chart model holds plotly.js (5 MB); a committed notebook keeps the static
+    image and a stand-in module instead, so it stays small to clone, diff and open."""
+    saved = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    charts = [m["state"] for m in saved.values() if m["model_module"] == "anywidget"]
+    assert charts, "every notebook shows at least one chart"
+    assert all(chart["_esm"] == SAVED_CHART_MODULE for chart in charts)
+    assert len(nbformat.writes(notebook)) < 2_000_000
