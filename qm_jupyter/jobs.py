@@ -29,8 +29,18 @@ from .engine.curves import curve_points
 from .engine.data import DataSource
 from .engine.registry import StrategyLike
 from .engine.stats import stats_to_wire
-from .events import BACKTEST_START, LOG_ENTRY, TERMINAL_STATUS, EventDraft, backtest_error, encode
+from .events import (
+    BACKTEST_COMPLETE,
+    BACKTEST_START,
+    LOG_ENTRY,
+    TERMINAL_STATUS,
+    EventDraft,
+    backtest_error,
+    encode,
+    loads,
+)
 from .sinks import BatchingSink, EventSink
+from .sweep_spec import scalar_metrics
 from .ws_logger import (
     BacktestProgressStreamer,
     log_line,
@@ -161,7 +171,10 @@ class Trial:
 @dataclass(frozen=True)
 class TrialOutcome:
     """What a trial's task returns: its terminal event (JSON), and what the server needs to
-    put the trial's streamed events in order (which attempt, how many were sent)."""
+    put the trial's streamed events in order (which attempt, how many were sent).
+
+    A completed trial's metrics come apart (``scalar_metrics``), so that the server
+    publishes its terminal event as the JSON it is, never parsing its chart on its loop."""
 
     backtest_id: str
     attempt: str
@@ -169,6 +182,7 @@ class TrialOutcome:
     events_sent: int
     terminal_type: str
     terminal_data: bytes
+    metrics: dict[str, Any] | None = None
 
 
 class TrialSink(BatchingSink):
@@ -243,11 +257,14 @@ def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
     finally:
         sink.close()
     terminal = sink.terminal or backtest_error("the trial ended without an outcome", "TrialError")
+    data = encode(terminal.data)
+    complete = terminal.type == BACKTEST_COMPLETE
     return TrialOutcome(
         job.backtest_id,
         attempt,
         worker.address,
         sink.sent,
         terminal.type,
-        encode(terminal.data),
+        data,
+        scalar_metrics(loads(data)) if complete else None,
     )

@@ -206,9 +206,13 @@ async def test_the_cluster_a_kernel_is_pointed_to_is_the_servers(api, jp_servera
     client = await cluster.client()
     assert client.scheduler.address == reply["scheduler_address"]
     # The embedded scheduler's HTTP routes are on a free port of 127.0.0.1, never 8787.
-    http = cluster._cluster.scheduler.http_server
-    ports = {sock.getsockname()[1] for sock in http._sockets.values()}
-    hosts = {sock.getsockname()[0] for sock in http._sockets.values()}
+
+    def http_sockets(dask_scheduler):
+        return [sock.getsockname()[:2] for sock in dask_scheduler.http_server._sockets.values()]
+
+    sockets = await client.run_on_scheduler(http_sockets)
+    ports = {port for _, port in sockets}
+    hosts = {host for host, _ in sockets}
     assert 8787 not in ports and hosts == {"127.0.0.1"}
 
 

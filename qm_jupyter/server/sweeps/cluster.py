@@ -1,9 +1,10 @@
 """The Dask cluster that runs sweeps: an embedded local one, or an existing one by address.
 
-With no address the first sweep starts a ``LocalCluster`` of worker processes (spawned,
-never forks of the server) on 127.0.0.1 with no dashboard (the scheduler's other HTTP routes
-on a free port, never 8787); with an address nothing is started, and the cluster is only
-connected to. Kernels ask for the scheduler's address (:meth:`DaskCluster.scheduler_address`)
+With no address the first sweep starts a ``LocalCluster`` of worker processes on 127.0.0.1
+with no dashboard (the scheduler's other HTTP routes on a free port, never 8787), in a
+process of its own (:mod:`.local_cluster`: its scheduler and nannies off the server's loop,
+its workers at a lower CPU priority); with an address nothing is started, and the cluster is
+only connected to. Kernels ask for the scheduler's address (:meth:`DaskCluster.scheduler_address`)
 to run their own sweeps on the same cluster. Either way the client is Dask's asynchronous
 one on the server's loop, so no Dask call ever blocks the loop. A client that lost its
 scheduler is replaced on the next use.
@@ -14,7 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import subprocess
+import sys
 from typing import Any
+
+#: Seconds the embedded cluster has to start, and to shut down before it is killed.
+LOCAL_START_TIMEOUT = 60.0
+LOCAL_STOP_TIMEOUT = 10.0
 
 
 class ClusterUnavailable(RuntimeError):
@@ -36,7 +43,8 @@ class DaskCluster:
         self.n_workers = n_workers
         self.connect_timeout = connect_timeout
         self.log = log or logging.getLogger(__name__)
-        self._cluster: Any = None
+        self._local: subprocess.Popen | None = None
+        self._local_address: str | None = None
         self._client: Any = None
         self._lock = asyncio.Lock()
 
@@ -45,7 +53,7 @@ class DaskCluster:
         """The scheduler, as error messages name it."""
         if self.address:
             return self.address
-        return getattr(self._cluster, "scheduler_address", None) or "the embedded local cluster"
+        return self._local_address or "the embedded local cluster"
 
     async def client(self) -> Any:
         """A running asynchronous ``distributed.Client``; raises :class:`ClusterUnavailable`."""
@@ -56,7 +64,7 @@ class DaskCluster:
             from distributed import Client  # only a server that sweeps pays for importing it
 
             try:
-                address = self.address or await self._local_address()
+                address = self.address or await self._start_local()
                 self._client = await Client(
                     address,
                     asynchronous=True,
@@ -76,26 +84,29 @@ class DaskCluster:
             return self.address
         async with self._lock:
             try:
-                return await self._local_address()
+                return await self._start_local()
             except Exception as error:
                 raise ClusterUnavailable(f"cannot start the local Dask cluster: {error}") from None
 
-    async def _local_address(self) -> str:
-        if self._cluster is None:
-            from distributed import LocalCluster
-
-            self.log.info("qm_jupyter: starting a local Dask cluster of %d workers", self.n_workers)
-            self._cluster = await LocalCluster(
-                n_workers=self.n_workers,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                asynchronous=True,
-                silence_logs=logging.WARNING,
+    async def _start_local(self) -> str:
+        """The embedded cluster's scheduler address, its process started if need be."""
+        if self._local is not None and self._local.poll() is None:
+            return self._local_address
+        self.log.info("qm_jupyter: starting a local Dask cluster of %d workers", self.n_workers)
+        command = [sys.executable, "-m", f"{__package__}.local_cluster", str(self.n_workers)]
+        local = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            line = await asyncio.wait_for(
+                asyncio.to_thread(local.stdout.readline), LOCAL_START_TIMEOUT
             )
-        return self._cluster.scheduler_address
+        except TimeoutError:
+            line = b""
+        if not line.startswith(b"tcp://"):
+            local.kill()
+            await asyncio.to_thread(local.wait)
+            raise RuntimeError(f"the local cluster did not start (exit code {local.poll()})")
+        self._local, self._local_address = local, line.decode().strip()
+        return self._local_address
 
     async def threads(self) -> int:
         """Worker threads in the cluster now (at least 1: tasks wait for workers to come)."""
@@ -113,7 +124,11 @@ class DaskCluster:
         """Disconnect, and shut the embedded cluster down (an external one is left alone)."""
         async with self._lock:
             await self._close_client()
-            cluster, self._cluster = self._cluster, None
-            if cluster is not None:
-                with contextlib.suppress(Exception):
-                    await cluster.close()
+            local, self._local = self._local, None
+            if local is not None:
+                local.stdin.close()  # the cluster shuts down, then its process ends
+                try:
+                    await asyncio.to_thread(local.wait, LOCAL_STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    local.kill()
+                    await asyncio.to_thread(local.wait)

@@ -51,7 +51,7 @@ from ...events import (
     utc_now_iso,
 )
 from ...jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial, sweep_data
-from ...sweep_spec import Search, Tally, TrialEntry, make_search, scalar_metrics
+from ...sweep_spec import Search, Tally, TrialEntry, make_search
 from ..hub import EventHub, RunClosedError
 from ..store import SweepRecord, sweep_key
 from ..strategy_catalog import USER_MODULE_PREFIX
@@ -443,12 +443,15 @@ class SweepRunner:
             if outcome.attempt not in trial.seen:
                 self._new_attempt(trial, outcome.attempt, outcome.worker)
             await self._await_events(trial, outcome)
-            ending = EventDraft(outcome.terminal_type, orjson.loads(outcome.terminal_data))
+            complete = outcome.terminal_type == BACKTEST_COMPLETE
+            # A completed trial's result (its chart: hundreds of KB) is framed as it came.
+            data = orjson.Fragment if complete else orjson.loads
+            ending = EventDraft(outcome.terminal_type, data(outcome.terminal_data))
         self._end_trial_run(trial, ending)
         status = TERMINAL_STATUS[ending.type]
         metrics = objective = error_text = None
         if ending.type == BACKTEST_COMPLETE:
-            metrics = scalar_metrics(ending.data)
+            metrics = outcome.metrics
             objective = metrics.get(sweep.request.spec.metric)
         elif status == "failed":
             error_text = ending.data.get("error")
