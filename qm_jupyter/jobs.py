@@ -257,8 +257,13 @@ def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
     finally:
         sink.close()
     terminal = sink.terminal or backtest_error("the trial ended without an outcome", "TrialError")
-    data = encode(terminal.data)
     complete = terminal.type == BACKTEST_COMPLETE
+    outcome = terminal.data
+    if complete and not trial.full_events:
+        # A trial's chart (a few hundred KB) would go to every watcher of every trial: its
+        # run keeps the equity curve and stats; "trial_events": "full" keeps the chart too.
+        outcome = {key: value for key, value in outcome.items() if key != "chart"}
+    data = encode(outcome)
     return TrialOutcome(
         job.backtest_id,
         attempt,

@@ -82,6 +82,9 @@ async def test_a_grid_sweep_streams_every_trial_once_and_matches_single_runs(
     trial_id = done[0]["backtest_id"]
     _, run = await api("GET", "api", "v1", "backtest", trial_id)
     assert run["sweep_id"] == sweep_id and run["status"] == "completed"
+    # A summary trial keeps its curve and stats, not its chart (hundreds of KB per trial).
+    assert run["result"]["equity_curve"] and run["result"]["stats"]
+    assert "chart" not in run["result"]
     await client.send({"type": "subscribe", "topic": "backtest", "backtest_id": trial_id})
     assert (await client.receive())["type"] == "subscribed"
     run_events = await client.events_until_terminal()
