@@ -85,7 +85,7 @@ test('runs sma_crossover on sample data to 100% with the metrics, then replays i
 	await expect(progressbar(page)).toHaveAttribute('aria-valuenow', '100');
 	await expect(page.getByTestId('run-status')).toHaveText('completed');
 	await expectMetrics(page);
-	await expect(page.getByRole('img', { name: 'Equity curve' })).toBeVisible();
+	await expect(page.getByRole('img', { name: 'Run chart' })).toBeVisible();
 	await expect(page.getByRole('log')).toContainText('Backtest complete'); // auto-scrolled to the end
 	await expect(page.getByTestId('run-params')).toHaveText(defaults);
 	const logCount = await page.getByTestId('log-count').textContent();

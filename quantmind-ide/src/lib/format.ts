@@ -59,3 +59,11 @@ export function formatData(data: StoredRequest['data']): string {
 /** The colour class of a figure whose sign matters (see `.gain` / `.loss` in styles/app.css). */
 export const toneOf = (value: number | null | undefined): '' | 'gain' | 'loss' =>
 	!present(value) || value === 0 ? '' : value > 0 ? 'gain' : 'loss';
+
+/** A sweep metric as people read it: fractions as percentages, counts whole, Sharpe as a ratio. */
+export function formatMetric(key: string, value: number | null | undefined): string {
+	if (key === 'total_return' || key === 'max_drawdown' || key === 'win_rate') return formatPercent(value);
+	if (key === 'final_balance') return formatMoney(value);
+	if (key === 'total_trades' || key === 'bars') return formatCount(value);
+	return formatRatio(value);
+}

@@ -38,7 +38,7 @@ export class RunView {
 	private live = new LiveChart(null, null);
 	private final: RunChartModel | null = null;
 	private readonly hold = new LogHold<LogLine>((lines) => {
-		this.logs.push(...lines);
+		for (const line of lines) this.logs.push(line); // no spread: a long hold may be more lines than a call takes arguments
 		this.logCount = this.logs.length;
 	});
 
@@ -46,7 +46,9 @@ export class RunView {
 		readonly backtestId: string,
 		status: RunStatus,
 		/** What the run was asked to do, shown from the start (events come later for a replay). */
-		readonly request: StoredRequest
+		readonly request: StoredRequest,
+		/** The sweep this run is a trial of. */
+		readonly sweepId: string | null = null
 	) {
 		this.status = status;
 	}

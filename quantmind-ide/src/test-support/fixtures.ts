@@ -1,5 +1,7 @@
 /** Protocol data shared by the Node and component tests (no Node-only imports here). */
 import type {
+	SweepEvent,
+	SweepTrialData,
 	BacktestCompleteData,
 	BacktestEvent,
 	BacktestEventType,
@@ -96,5 +98,48 @@ export class EventScript {
 
 	complete(): BacktestEvent {
 		return this.next('backtest_complete', COMPLETE_DATA);
+	}
+}
+
+/** Builds one sweep's events (fast x slow of sma_crossover) with contiguous seqs. */
+export class SweepScript {
+	private seq = 0;
+
+	constructor(
+		readonly sweepId: string,
+		readonly grid: Record<string, number[]> = { fast: [5, 10, 15], slow: [20, 40] }
+	) {}
+
+	next<T extends SweepEvent['type']>(type: T, data: Extract<SweepEvent, { type: T }>['data']): SweepEvent {
+		this.seq += 1;
+		return { type, topic: 'sweep', sweep_id: this.sweepId, seq: this.seq, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, this.seq)).toISOString(), data } as SweepEvent;
+	}
+
+	start(): SweepEvent {
+		const total = Object.values(this.grid).reduce((n, values) => n * values.length, 1);
+		return this.next('sweep_start', {
+			strategy: 'sma_crossover',
+			method: 'grid',
+			total_trials: total,
+			grid: this.grid,
+			params: {},
+			objective: { metric: 'sharpe_ratio', direction: 'maximize' },
+			seed: 1,
+			data: START_DATA.data
+		});
+	}
+
+	trial(params: Record<string, number>, sharpe: number | null, status: SweepTrialData['status'] = 'completed'): SweepEvent {
+		const done = status === 'completed';
+		return this.next('sweep_trial', {
+			backtest_id: status === 'skipped' ? null : `trial-${Object.values(params).join('-')}`,
+			params,
+			status,
+			metrics: done ? { ...COMPLETE_DATA, sharpe_ratio: sharpe } : null,
+			objective: done ? sharpe : null,
+			error: status === 'completed' ? null : 'refused',
+			worker: 'tcp://127.0.0.1:1',
+			attempt: 1
+		});
 	}
 }

@@ -1,11 +1,16 @@
 /** A stand-in for BacktestClient whose events the test emits by hand. */
 import type { RunnerClient } from '../lib/components/BacktestRunner.svelte';
+import type { SweepsClient } from '../lib/components/SweepsPage.svelte';
 import type {
 	BacktestEvent,
 	BacktestRequest,
 	RunAccepted,
 	RunRecord,
-	StrategySpec
+	StrategySpec,
+	SweepAccepted,
+	SweepEvent,
+	SweepRequest,
+	SweepSummary
 } from '../lib/protocol';
 import type {
 	ClientEventMap,
@@ -17,7 +22,7 @@ import { STRATEGIES } from './fixtures';
 
 type AnyHandler = (message: never) => void;
 
-export class ScriptedClient implements RunnerClient {
+export class ScriptedClient implements RunnerClient, SweepsClient {
 	state: ConnectionState = 'open';
 	strategyList: StrategySpec[] = STRATEGIES;
 	runs: RunRecord[] = [];
@@ -27,6 +32,10 @@ export class ScriptedClient implements RunnerClient {
 	readonly subscriptions: SubscribeOptions[] = [];
 	readonly unsubscriptions: SubscribeOptions[] = [];
 	readonly cancelled: string[] = [];
+	sweeps: SweepSummary[] = [];
+	sweepAccepted: SweepAccepted | Error = { sweep_id: 'sweep-1', status: 'running', total_trials: 6 };
+	readonly sweepRequests: SweepRequest[] = [];
+	readonly cancelledSweeps: string[] = [];
 	private readonly handlers = new Map<ClientEventType, Set<AnyHandler>>();
 
 	on<T extends ClientEventType>(type: T, handler: (message: ClientEventMap[T]) => void): () => void {
@@ -40,7 +49,7 @@ export class ScriptedClient implements RunnerClient {
 		for (const handler of this.handlers.get(type) ?? []) (handler as (m: ClientEventMap[T]) => void)(message);
 	}
 
-	emitEvents(events: BacktestEvent[]): void {
+	emitEvents(events: (BacktestEvent | SweepEvent)[]): void {
 		for (const event of events) this.emit(event.type, event as never);
 	}
 
@@ -65,8 +74,28 @@ export class ScriptedClient implements RunnerClient {
 		this.cancelled.push(backtestId);
 	}
 
+	async getRun(backtestId: string): Promise<RunRecord> {
+		const run = this.runs.find((r) => r.backtest_id === backtestId);
+		if (!run) throw new Error(`no run ${backtestId}`);
+		return run;
+	}
+
 	async listRuns(): Promise<RunRecord[]> {
 		return this.runs;
+	}
+
+	async runSweep(request: SweepRequest): Promise<SweepAccepted> {
+		this.sweepRequests.push(request);
+		if (this.sweepAccepted instanceof Error) throw this.sweepAccepted;
+		return this.sweepAccepted;
+	}
+
+	async cancelSweep(sweepId: string): Promise<void> {
+		this.cancelledSweeps.push(sweepId);
+	}
+
+	async listSweeps(): Promise<SweepSummary[]> {
+		return this.sweeps;
 	}
 
 	async strategies(): Promise<StrategySpec[]> {

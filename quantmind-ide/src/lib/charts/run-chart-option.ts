@@ -3,16 +3,18 @@ import type { RunChartModel, TradeMark } from '../run-chart-data';
 import type { ChartColors } from './colors';
 import type { ChartOption } from './echarts';
 
-/** Three panes on one time axis, in pixels so that the chart's height is the only knob. */
+/** Panes on one time axis, in pixels: price (when the run has one), equity, drawdown. */
 const LEFT = 64;
 const RIGHT = 16;
-const PANES = [
-	{ top: 30, height: 190 },
-	{ top: 238, height: 92 },
-	{ top: 348, height: 58 }
-];
-export const RUN_CHART_HEIGHT = 450;
-const AXES = [0, 1, 2];
+const LAYOUTS = {
+	price: { price: { top: 30, height: 190 }, equity: { top: 250, height: 96 }, drawdown: { top: 372, height: 56 } },
+	noPrice: { equity: { top: 30, height: 230 }, drawdown: { top: 290, height: 138 } }
+} as const;
+export const RUN_CHART_HEIGHT = 470;
+type Pane = 'price' | 'equity' | 'drawdown';
+
+/** Whether the model has a price to draw (a pane of its own). */
+export const hasPrice = (model: RunChartModel) => model.candles !== null || model.price !== null;
 
 const utcTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
 
@@ -68,28 +70,33 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 	const axisLine = { lineStyle: { color: colors.grid } };
 	const splitLine = { lineStyle: { color: colors.grid, type: 'dashed' as const } };
 	const label = { color: colors.muted, fontSize: 11 };
-	const xAxis = AXES.map((index) => ({
+	const layout: Partial<Record<Pane, { top: number; height: number }>> = hasPrice(model) ? LAYOUTS.price : LAYOUTS.noPrice;
+	const panes = Object.keys(layout) as Pane[];
+	const at = (pane: Pane) => panes.indexOf(pane);
+	const axes = panes.map((_, index) => index);
+	const last = panes.length - 1;
+	const xAxis = axes.map((index) => ({
 		type: model.axis === 'time' ? ('time' as const) : ('value' as const),
 		gridIndex: index,
 		min: 'dataMin' as const,
 		max: 'dataMax' as const,
 		axisLine,
-		axisLabel: { ...label, show: index === 2 },
-		axisTick: { show: index === 2 },
+		axisLabel: { ...label, show: index === last },
+		axisTick: { show: index === last },
 		splitLine: { show: false }
 	}));
-	const yAxis = [
-		{ name: 'Price', scale: true },
-		{ name: 'Equity', scale: true },
-		{ name: 'Drawdown', max: 0, axisLabel: { ...label, formatter: (v: number) => `${Math.round(v * 100)}%` } }
-	].map((axis, index) => ({
+	const yAxes = {
+		price: { name: 'Price', scale: true, splitNumber: 4 },
+		equity: { name: 'Equity', scale: true, splitNumber: 2 },
+		drawdown: { name: 'Drawdown', max: 0, splitNumber: 2, axisLabel: { ...label, formatter: (v: number) => `${Math.round(v * 100)}%` } }
+	};
+	const yAxis = panes.map((pane, index) => ({
 		type: 'value' as const,
 		gridIndex: index,
 		nameTextStyle: { ...label, align: 'left' as const, padding: [0, 0, 0, -LEFT + 6] },
 		axisLabel: label,
 		splitLine,
-		splitNumber: index === 0 ? 4 : 2,
-		...axis
+		...yAxes[pane]
 	}));
 	const x = model.x;
 	const price =
@@ -125,8 +132,9 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 		animation: false,
 		useUTC: true,
 		textStyle: { fontFamily: 'inherit' },
-		grid: PANES.map((pane) => ({ left: LEFT, right: RIGHT, ...pane })),
+		grid: panes.map((pane) => ({ left: LEFT, right: RIGHT, ...layout[pane] })),
 		legend: {
+			show: hasPrice(model),
 			top: 0,
 			right: RIGHT,
 			itemWidth: 12,
@@ -146,22 +154,28 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 			formatter: (params: unknown) => readOut(model, params as TooltipParam[])
 		},
 		dataZoom: [
-			{ type: 'inside', xAxisIndex: AXES },
-			{ type: 'slider', xAxisIndex: AXES, bottom: 6, height: 18, left: LEFT, right: RIGHT, showDetail: false, borderColor: colors.grid }
+			{ type: 'inside', xAxisIndex: axes },
+			{ type: 'slider', xAxisIndex: axes, bottom: 6, height: 18, left: LEFT, right: RIGHT, showDetail: false, borderColor: colors.grid }
 		],
 		series: [
-			price,
-			scatter('long-entries', 'Long entry', 'triangle', colors.gain, (m) => m.kind === 'entry' && m.side === 'long'),
-			scatter('short-entries', 'Short entry', 'triangle', colors.loss, (m) => m.kind === 'entry' && m.side === 'short', 180),
-			scatter('exits', 'Exit', 'diamond', colors.muted, (m) => m.kind === 'exit'),
+			...(hasPrice(model)
+				? [
+						price,
+						scatter('long-entries', 'Long entry', 'triangle', colors.gain, (m) => m.kind === 'entry' && m.side === 'long'),
+						scatter('short-entries', 'Short entry', 'triangle', colors.loss, (m) => m.kind === 'entry' && m.side === 'short', 180),
+						scatter('exits', 'Exit', 'diamond', colors.muted, (m) => m.kind === 'exit')
+					]
+				: []),
 			{
 				id: 'equity',
 				name: 'Equity',
 				type: 'line',
-				xAxisIndex: 1,
-				yAxisIndex: 1,
+				xAxisIndex: at('equity'),
+				yAxisIndex: at('equity'),
 				data: model.equity.map((e, i) => [x[i], e]),
 				showSymbol: false,
+				// Drawn at the pixel width: fewer points to lay out, the shape kept (the deepest drawdown by 'min').
+				sampling: 'lttb',
 				lineStyle: { width: 1.5, color: colors.primary },
 				itemStyle: { color: colors.primary },
 				areaStyle: { color: colors.primary, opacity: 0.08 }
@@ -170,10 +184,11 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 				id: 'drawdown',
 				name: 'Drawdown',
 				type: 'line',
-				xAxisIndex: 2,
-				yAxisIndex: 2,
+				xAxisIndex: at('drawdown'),
+				yAxisIndex: at('drawdown'),
 				data: model.drawdown.map((d, i) => [x[i], d]),
 				showSymbol: false,
+				sampling: 'min',
 				lineStyle: { width: 1, color: colors.loss },
 				itemStyle: { color: colors.loss },
 				areaStyle: { color: colors.loss, opacity: 0.2 }

@@ -14,7 +14,7 @@ beforeEach(() => {
 });
 
 async function renderRunner() {
-	render(BacktestRunner, { client });
+	render(BacktestRunner, { client, sweepHref: (id: string) => `sweeps?sweep=${id}` });
 	// Strategies and past runs load on mount.
 	await screen.findByRole('option', { name: 'sma_crossover' });
 }
