@@ -80,7 +80,15 @@ export function heatmapOption(data: HeatmapData, axes: HeatmapAxes, colors: Char
 								value: [cell.xi, cell.yi, cell.value],
 								cell,
 								itemStyle: { borderColor: colors.text, borderWidth: 3 },
-								label: { show: true, formatter: `★ ${formatMetric(axes.metric, cell.value)}`, fontWeight: 'bold' as const }
+								label: {
+									show: true,
+									formatter: `★ ${formatMetric(axes.metric, cell.value)}`,
+									fontWeight: 'bold' as const,
+									color: colors.text,
+									backgroundColor: colors.background,
+									padding: [1, 3],
+									borderRadius: 2
+								}
 							}
 						: { value: [cell.xi, cell.yi, cell.value], cell }
 				),
