@@ -721,24 +721,48 @@ class Broker:
         else:
             if not self._whole and fraction == FULL:
                 fraction = 1.0
-            budget = available * self._lev * fraction
-            if self._parts is not None:
-                fixed, rate = self._parts
-                units = (budget - fixed) / (adj + rate * price)
-            else:
-                guess = budget / adj
-                per_unit = adj + (self.fee(copysign(guess, size), price) / guess if guess else 0)
-                units = budget / per_unit
+            units = self._affordable(available * self._lev * fraction, adj, size)
             units = float(math.floor(units)) if self._whole else units
         if units <= 0 or (not self._whole and units * adj <= 1e-9 * abs(self.equity(mark))):
             return 0.0  # nothing to spend (or rounding dust of fractional units)
         return units + opposite
 
+    def _affordable(self, budget: float, adj: float, size: float) -> float:
+        """The most units (unsigned) whose value at `adj` plus the fee `_open` charges on them
+        (at `adj` too) fits `budget`; the cost of the units returned never exceeds it.
+
+        A ``[fixed, rate]`` fee is solved in closed form. A fee function is arbitrary, so it is
+        bisected on the units, assuming the fee is nondecreasing in |size| and never a rebate of
+        half the value or more (2 * budget / adj units then cost more than the budget); a fee
+        breaking that still gets affordable units, maybe not the most.
+        """
+
+        def cost(units: float) -> float:
+            return units * adj + self.fee(copysign(units, size), adj)
+
+        if self._parts is not None:
+            fixed, rate = self._parts
+            units = (budget - fixed) / (adj * (1 + rate))
+            while units > 0 and cost(units) > budget:  # its rounding: an ulp or two over
+                units = math.nextafter(units, 0.0)
+            return units
+        units, over = 0.0, 2 * budget / adj  # cost(units) <= budget < cost(over)
+        for _ in range(100):  # down to adjacent floats, or to dust when nothing fits
+            mid = (units + over) / 2
+            if mid in (units, over):
+                break
+            if cost(mid) <= budget:
+                units = mid
+            else:
+                over = mid
+        return units
+
     def _cost(self, need: float, size: float, price: float, adj: float) -> float:
-        """Cash that opening `need` units needs: their value and their fee."""
+        """Cash that opening `need` units needs: their value and the fee `_open` charges (at the
+        spread-adjusted price; backtesting.py's per-unit sizing takes it at `price`)."""
         if self._per_unit_fee:
             return abs(need) * (adj + self.fee(size, price) / abs(size))
-        return abs(need) * adj + self.fee(need, price)
+        return abs(need) * adj + self.fee(need, adj)
 
     def _open(
         self, price: float, size: float, sl: float | None, tp: float | None, bar: int, tag: object
