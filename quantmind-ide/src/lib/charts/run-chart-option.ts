@@ -23,13 +23,8 @@ export function formatX(model: RunChartModel, x: number): string {
 	return model.axis === 'time' ? `${utcTime(x)} UTC` : `bar ${x.toLocaleString('en-US')}`;
 }
 
-function marks(trades: TradeMark[], pick: (mark: TradeMark) => boolean, colors: ChartColors) {
-	return trades.filter(pick).map((mark) => ({
-		value: [mark.time, mark.price],
-		mark,
-		// An exit's colour is its trade's result.
-		itemStyle: mark.kind === 'exit' ? { color: (mark.pnl ?? 0) >= 0 ? colors.gain : colors.loss } : undefined
-	}));
+function marks(trades: TradeMark[], pick: (mark: TradeMark) => boolean) {
+	return trades.filter(pick).map((mark) => ({ value: [mark.time, mark.price], mark }));
 }
 
 function tradeLine(mark: TradeMark): string {
@@ -105,6 +100,9 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 					id: 'price',
 					name: 'Price',
 					type: 'candlestick' as const,
+					// One path per colour instead of a shape per candle.
+					large: true,
+					largeThreshold: 300,
 					data: model.candles.map((candle, i) => [x[i], ...candle]),
 					itemStyle: { color: colors.gain, color0: colors.loss, borderColor: colors.gain, borderColor0: colors.loss }
 				}
@@ -125,7 +123,7 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 		symbolRotate: rotate,
 		symbolSize: 9,
 		itemStyle: { color, borderColor: colors.background, borderWidth: 0.5 },
-		data: marks(model.trades, pick, colors),
+		data: marks(model.trades, pick),
 		z: 5
 	});
 	return {
@@ -140,7 +138,7 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 			itemWidth: 12,
 			itemHeight: 8,
 			textStyle: label,
-			data: ['Long entry', 'Short entry', 'Exit']
+			data: ['Long entry', 'Short entry', 'Winning exit', 'Losing exit']
 		},
 		xAxis,
 		yAxis,
@@ -163,7 +161,9 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 						price,
 						scatter('long-entries', 'Long entry', 'triangle', colors.gain, (m) => m.kind === 'entry' && m.side === 'long'),
 						scatter('short-entries', 'Short entry', 'triangle', colors.loss, (m) => m.kind === 'entry' && m.side === 'short', 180),
-						scatter('exits', 'Exit', 'diamond', colors.muted, (m) => m.kind === 'exit')
+						// An exit's colour is its trade's result (a series each: no per-item styles to draw).
+						scatter('winning-exits', 'Winning exit', 'diamond', colors.gain, (m) => m.kind === 'exit' && (m.pnl ?? 0) >= 0),
+						scatter('losing-exits', 'Losing exit', 'diamond', colors.loss, (m) => m.kind === 'exit' && (m.pnl ?? 0) < 0)
 					]
 				: []),
 			{
