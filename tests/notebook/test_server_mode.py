@@ -81,9 +81,13 @@ async def test_an_explicit_connect_with_a_bad_token_is_refused(server):
 
 
 def without_curve(metrics: dict) -> dict:
-    """The server's metrics as a result carries them: its chart curve is ``result.equity``,
-    its stats ``result.stats``."""
-    return {key: value for key, value in metrics.items() if key not in ("equity_curve", "stats")}
+    """The server's metrics as a result carries them: its curve is ``result.equity``, its
+    stats ``result.stats``, its chart the display's."""
+    return {
+        key: value
+        for key, value in metrics.items()
+        if key not in ("equity_curve", "stats", "chart")
+    }
 
 
 async def test_a_builtin_strategy_runs_on_the_server(server, jp_fetch):
