@@ -5,7 +5,8 @@ import { defineConfig } from '@playwright/test';
  * extension (started by e2e/global-setup.ts). Build the IDE first: `npm run build`.
  */
 export default defineConfig({
-	testDir: 'e2e',
+	// bench/ holds the frame-budget benchmark (`npm run bench:frames`): timings, not tests.
+	testDir: process.env.QM_IDE_BENCH ? 'bench' : 'e2e',
 	globalSetup: './e2e/global-setup.ts',
 	outputDir: 'test-results/e2e',
 	timeout: 90_000,
