@@ -49,6 +49,21 @@ async function expectMetrics(page: Page) {
 	}
 }
 
+const stat = (page: Page, name: string) =>
+	page
+		.getByRole('table', { name: 'Statistics' })
+		.locator('tr', { has: page.getByRole('rowheader', { name, exact: true }) })
+		.locator('td');
+
+/** The statistics table of a completed run: backtesting.py's names, formatted values. */
+async function expectStats(page: Page) {
+	await expect(page.getByRole('table', { name: 'Statistics' })).toBeVisible();
+	await expect(stat(page, 'Sharpe Ratio')).toHaveText(/^(-?[\d,]+\.\d{3}|–)$/);
+	await expect(stat(page, '# Trades')).toHaveText(/^[\d,]+$/);
+	await expect(stat(page, 'Return [%]')).toHaveText(/^-?[\d,]+\.\d\d%$/);
+	await expect(stat(page, 'Duration')).toHaveText(/^\d+[dhms]/);
+}
+
 async function storedLogSeqs(page: Page, server: Server, backtestId: string): Promise<number[]> {
 	const response = await page.request.get(`${server.baseUrl}api/v1/backtest/${backtestId}/events?since=0`, {
 		headers: { Authorization: `token ${server.token}` }
@@ -85,6 +100,7 @@ test('runs sma_crossover on sample data to 100% with the metrics, then replays i
 	await expect(progressbar(page)).toHaveAttribute('aria-valuenow', '100');
 	await expect(page.getByTestId('run-status')).toHaveText('completed');
 	await expectMetrics(page);
+	await expectStats(page);
 	await expect(page.getByRole('img', { name: 'Run chart' })).toBeVisible();
 	await expect(page.getByRole('log')).toContainText('Backtest complete'); // auto-scrolled to the end
 	await expect(page.getByTestId('run-params')).toHaveText(defaults);
@@ -96,6 +112,7 @@ test('runs sma_crossover on sample data to 100% with the metrics, then replays i
 	await pastRun(page, backtestId).click();
 	await expect(progressbar(page)).toHaveAttribute('aria-valuenow', '100');
 	await expectMetrics(page);
+	await expectStats(page);
 	await expect(page.getByTestId('log-count')).toHaveText(logCount!);
 });
 

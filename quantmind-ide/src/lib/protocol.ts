@@ -68,6 +68,9 @@ export interface LogEntryData {
 }
 
 /** Undefined metrics (e.g. Sharpe of a flat curve) are null, never NaN. */
+/** A statistic on the wire: a number, an ISO 8601 time (Start, End), or null when undefined. */
+export type StatValue = number | string | null;
+
 export interface BacktestCompleteData {
 	final_balance: number;
 	total_return: number | null;
@@ -81,6 +84,12 @@ export interface BacktestCompleteData {
 	equity_curve?: [string, number][];
 	/** The run's chart, reduced by the server to at most ~1,000 buckets and 1,000 trades. */
 	chart?: RunChartPayload;
+	/**
+	 * Every statistic of the run (backtesting.py's `Backtest.run()`, then qm's extras) under
+	 * snake_case keys, in the engine's order: `$lib/stats` names and formats them. Durations are
+	 * seconds. Absent from listings and from runs stored before statistics existed.
+	 */
+	stats?: Record<string, StatValue>;
 }
 
 /** One closed trade as the chart marks it; `size` < 0 is a short. */

@@ -7,6 +7,7 @@ import type {
 	BacktestEventType,
 	BacktestStartData,
 	LogLevel,
+	StatValue,
 	StrategySpec
 } from '../lib/protocol';
 
@@ -46,6 +47,39 @@ export const COMPLETE_DATA: BacktestCompleteData = {
 	max_drawdown: -0.0321,
 	bars: 1000,
 	duration: 1.5
+};
+
+/** A run's `stats` as the server sends them (sma_crossover 10/30 on this sample, a few nulls). */
+export const STATS: Record<string, StatValue> = {
+	start: '2026-01-01T00:00:00+00:00',
+	end: '2026-01-01T16:39:00+00:00',
+	duration: 59_940,
+	exposure_time_pct: 50,
+	equity_final: 10_523.4,
+	equity_peak: 10_644.17,
+	commissions: 0,
+	return_pct: 5.234,
+	buy_hold_return_pct: -1.1108,
+	return_ann_pct: null,
+	sharpe_ratio: 1.234,
+	sortino_ratio: 2.5,
+	calmar_ratio: null,
+	max_drawdown_pct: -3.21,
+	max_drawdown_duration: 55_920,
+	avg_drawdown_duration: 14_370,
+	trades: 7,
+	win_rate_pct: 57.142857,
+	max_trade_duration: 3240,
+	avg_trade_duration: 1578.947,
+	profit_factor: 1.72465,
+	sqn: 0.5278,
+	kelly_criterion: -0.17998,
+	max_consecutive_wins: 2,
+	long_trades: 7,
+	short_trades: 0,
+	short_win_rate_pct: null,
+	long_pnl: 523.4,
+	periods_per_year: 252_000
 };
 
 /** Builds one run's events with contiguous seqs and timestamps one second apart. */
@@ -97,7 +131,7 @@ export class EventScript {
 	}
 
 	complete(): BacktestEvent {
-		return this.next('backtest_complete', COMPLETE_DATA);
+		return this.next('backtest_complete', { ...COMPLETE_DATA, stats: STATS });
 	}
 }
 

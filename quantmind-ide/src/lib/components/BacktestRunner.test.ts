@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, within } from '@testing-library/svelte';
 import { tick } from 'svelte';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { COMPLETE_DATA, EventScript, STRATEGIES } from '../../test-support/fixtures';
+import { COMPLETE_DATA, EventScript, STATS, STRATEGIES } from '../../test-support/fixtures';
 import { ScriptedClient } from '../../test-support/scripted-client';
 import type { BacktestEvent, RunRecord } from '../protocol';
 import { ApiError } from '../rest-api';
@@ -42,6 +42,8 @@ const type = (input: HTMLElement, value: string) => fireEvent.input(input, { tar
 
 const progressValue = () => screen.getByRole('progressbar').getAttribute('aria-valuenow');
 const metricValue = (label: string) => screen.getByText(label, { selector: 'dt' }).nextElementSibling?.textContent;
+const statValue = (name: string) =>
+	within(screen.getByRole('table', { name: 'Statistics' })).getByRole('rowheader', { name }).nextElementSibling?.textContent;
 
 describe('BacktestRunner', () => {
 	it('opens with working defaults: sma_crossover on sample data', async () => {
@@ -109,6 +111,35 @@ describe('BacktestRunner', () => {
 		expect(screen.getByTestId('run-status')).toHaveTextContent('completed');
 		expect(screen.getByRole('button', { name: 'Cancel' })).toBeDisabled();
 		expect(screen.getByRole('button', { name: 'Run' })).toBeEnabled();
+	});
+
+	it('shows every statistic of the run, named and formatted, in a table at the end', async () => {
+		const run = await startRun();
+		await emit(run.start(), run.progress(50));
+		expect(screen.queryByRole('table', { name: 'Statistics' })).not.toBeInTheDocument();
+
+		await emit(run.complete());
+		const table = screen.getByRole('table', { name: 'Statistics' });
+		const rows = within(table).getAllByRole('row');
+		expect(rows).toHaveLength(Object.keys(STATS).length);
+		expect(rows[0]).toHaveTextContent('Start2026-01-01 00:00:00');
+		expect(statValue('Sharpe Ratio')).toBe('1.234');
+		expect(statValue('# Trades')).toBe('7');
+		expect(statValue('Return [%]')).toBe('5.23%');
+		expect(statValue('Equity Final [$]')).toBe('10,523.40');
+		expect(statValue('Duration')).toBe('16h 39m');
+		expect(statValue('Max. Trade Duration')).toBe('54m 00s');
+		expect(statValue('Calmar Ratio')).toBe('–');
+		expect(statValue('Short Win Rate [%]')).toBe('–');
+		expect(table).not.toHaveTextContent('NaN');
+		expect(table).not.toHaveTextContent('null');
+	});
+
+	it('shows no statistics table for a run stored before runs had statistics', async () => {
+		const run = await startRun();
+		await emit(run.start(), run.next('backtest_complete', COMPLETE_DATA));
+		expect(metricValue('Sharpe')).toBe('1.23');
+		expect(screen.queryByRole('table', { name: 'Statistics' })).not.toBeInTheDocument();
 	});
 
 	it('shows undefined metrics as a dash, never NaN', async () => {
@@ -211,7 +242,21 @@ describe('past runs', () => {
 		await emit(replay.start(), replay.log('hello'), replay.progress(100), replay.complete());
 		expect(progressValue()).toBe('100');
 		expect(metricValue('Final balance')).toBe('10,523.40');
+		expect(statValue('Sharpe Ratio')).toBe('1.234');
 		expect(screen.getByRole('log')).toHaveTextContent('hello');
+	});
+
+	it("reopened after a reload (the page's ?run=), shows the run's statistics from its replay", async () => {
+		client.runs = [stored];
+		render(BacktestRunner, { client, openRunId: 'old-1', sweepHref: (id: string) => `sweeps?sweep=${id}` });
+		await screen.findByRole('region', { name: 'Run details' });
+		expect(client.subscriptions).toEqual([{ backtestId: 'old-1', since: 0 }]);
+
+		const replay = new EventScript('old-1');
+		await emit(replay.start(), replay.progress(100), replay.complete());
+		expect(statValue('# Trades')).toBe('7');
+		expect(statValue('Win Rate [%]')).toBe('57.14%');
+		expect(statValue('Periods per Year')).toBe('252,000');
 	});
 
 	it('opening one shows its strategy, params, data and settings and fills the form to run it again', async () => {
