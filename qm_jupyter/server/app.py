@@ -208,6 +208,7 @@ class QuantMindExtension(ExtensionApp):
     def initialize_handlers(self) -> None:
         run = rf"/api/v1/backtest/{_RUN_ID}"
         sweep = rf"/api/v1/sweep/{_SWEEP_ID}"
+        ide = {"path": self.ide_dir, "default_filename": "index.html"}
         self.handlers.extend(
             [
                 (r"/api/v1/backtest/run", BacktestRunHandler),
@@ -224,11 +225,9 @@ class QuantMindExtension(ExtensionApp):
                 (rf"{sweep}/events", SweepEventsHandler),
                 (rf"{sweep}/?", SweepHandler),
                 (r"/ws", BacktestStreamHandler),
-                (
-                    r"/quantmind/(.*)",
-                    IDEHandler,
-                    {"path": self.ide_dir, "default_filename": "index.html"},
-                ),
+                # `/quantmind` (an empty path: the build's folder) redirects to `/quantmind/`.
+                (r"/quantmind()", IDEHandler, ide),
+                (r"/quantmind/(.*)", IDEHandler, ide),
             ]
         )
 
