@@ -196,7 +196,17 @@ class Order:
         order.cancel()                          # if it has not filled yet
     """
 
-    __slots__ = ("_broker", "_role", "limit", "parent_trade", "size", "sl", "stop", "tag", "tp")
+    __slots__ = (
+        "_broker",
+        "_limit",
+        "_role",
+        "_size",
+        "_stop",
+        "parent_trade",
+        "sl",
+        "tag",
+        "tp",
+    )
 
     def __init__(
         self,
@@ -211,8 +221,37 @@ class Order:
         role: str = "entry",
     ) -> None:
         self._broker = broker
-        self.size, self.limit, self.stop, self.sl, self.tp = size, limit, stop, sl, tp
+        self._size, self._limit, self._stop, self.sl, self.tp = size, limit, stop, sl, tp
         self.tag, self.parent_trade, self._role = tag, parent_trade, role
+
+    # size, limit and stop decide when the order fills: changing one resets the broker's
+    # trigger bounds (see `Broker._bounds`)
+    @property
+    def size(self) -> float:
+        return self._size
+
+    @size.setter
+    def size(self, value: float) -> None:
+        self._size = value
+        self._broker._bounds = None
+
+    @property
+    def limit(self) -> float | None:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: float | None) -> None:
+        self._limit = value
+        self._broker._bounds = None
+
+    @property
+    def stop(self) -> float | None:
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: float | None) -> None:
+        self._stop = value
+        self._broker._bounds = None
 
     @property
     def is_long(self) -> bool:
@@ -232,6 +271,7 @@ class Order:
         broker = self._broker
         if self in broker.orders:
             broker.orders.remove(self)
+            broker._bounds = None
         trade = self.parent_trade
         if trade is not None:
             if trade._sl_order is self:
@@ -357,6 +397,7 @@ class Trade:
                 role=role,
             )
             orders = self._broker.orders
+            self._broker._bounds = None
             if role == "sl":  # SL orders go first: the SL wins when one bar hits both
                 orders.insert(0, order)
             else:
@@ -467,6 +508,9 @@ class Broker:
         self._per_unit_fee = s.fixed_fee_sizing == "per_unit"
         self._close_mark = s.sizing_price == "close"
         self._cached: tuple[float, float] | None = None
+        #: `_trigger_bounds()` of the pending orders, None once an order is added, removed or
+        #: changes its size, stop or limit: most bars trigger nothing and skip `_process`.
+        self._bounds: tuple[float, float] | None = None
 
     # --- account -------------------------------------------------------------------------
 
@@ -537,6 +581,7 @@ class Broker:
             for t in list(self.trades):
                 t.close()
         self.orders.append(order)
+        self._bounds = None
         return order
 
     def close_trade(self, trade: Trade, portion: float, reason: str) -> None:
@@ -549,6 +594,7 @@ class Broker:
         order = Order(self, copysign(units, -trade.size), tag=trade.tag, parent_trade=trade)
         order._role = reason
         self.orders.insert(0, order)
+        self._bounds = None
 
     # --- fills ---------------------------------------------------------------------------
 
@@ -556,7 +602,9 @@ class Broker:
         """Fill what bar i fills, then return the equity at its close (raises _OutOfMoney)."""
         self.i = i
         if self.orders:
-            self._process(i)
+            hi, lo = self._bounds or self._trigger_bounds()
+            if not (self.highs[i] < hi and self.lows[i] > lo):
+                self._process(i)
         equity = self.equity(self.closes[i])
         if equity <= 0:
             for trade in list(self.trades):
@@ -582,27 +630,50 @@ class Broker:
     def _warn(self, message: str, *args: Any) -> None:
         self._log(logging.WARNING, "engine", message, *args)
 
+    def _trigger_bounds(self) -> tuple[float, float]:
+        """(hi, lo): no pending order triggers on a bar whose high is below hi and whose low is
+        above lo (long stops and short limits trigger at the high, the others at the low)."""
+        hi, lo = math.inf, -math.inf
+        for order in self.orders:
+            stop, limit = order._stop, order._limit
+            if stop is None and limit is None:  # market: fills on any bar
+                hi, lo = -math.inf, math.inf
+                break
+            level = limit if stop is None else stop
+            if (order._size > 0) == (stop is not None):
+                if level < hi:
+                    hi = level
+            elif level > lo:
+                lo = level
+        self._bounds = hi, lo
+        return hi, lo
+
     def _process(self, i: int) -> None:
+        """Fill the orders that bar i triggers, in their order (then those it placed)."""
+        self._bounds = None
         o, h, low = self.opens[i], self.highs[i], self.lows[i]
         on_close = self.settings.trade_on_close
         orders = self.orders
         reprocess = False
+        triggered = False  # until one triggers, every order of the copy is still in `orders`
         for order in list(orders):
-            if order not in orders:  # removed with its trade
+            if triggered and order not in orders:  # removed with its trade
                 continue
-            long = order.size > 0
-            stop, limit = order.stop, order.limit
+            long = order._size > 0
+            stop, limit = order._stop, order._limit
             if stop is not None:
                 if not (h >= stop if long else low <= stop):
                     continue
                 if limit is not None:
-                    order.stop = None  # triggered: a plain limit order from now on
-            contingent = order._role in ("sl", "tp")
+                    order._stop = None  # triggered: a plain limit order from now on
             if limit is not None:
                 if not (low <= limit if long else h >= limit):
                     continue
                 if stop is not None and (limit <= stop if long else limit >= stop):
                     continue  # the limit was reached before the stop: not this bar
+            triggered = True
+            contingent = order._role in ("sl", "tp")
+            if limit is not None:
                 base = o if stop is None else stop
                 price = min(base, limit) if long else max(base, limit)
             else:
@@ -799,6 +870,7 @@ class Broker:
     def _close(self, trade: Trade, price: float, bar: int, reason: str) -> None:
         self.trades.remove(trade)
         self._cached = None
+        self._bounds = None
         for order in (trade._sl_order, trade._tp_order):
             if order is not None and order in self.orders:
                 self.orders.remove(order)

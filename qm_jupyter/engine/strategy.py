@@ -194,12 +194,13 @@ class Strategy(_StrategyBase):
     @property
     def price(self) -> float:
         """The current bar's close."""
-        return self._column("close")[self.i]
+        return self._broker.closes[self.i]
 
     @property
     def equity(self) -> float:
         """Cash plus the open trades marked at the current close."""
-        return self._broker.equity(self._column("close")[self.i])
+        broker = self._broker
+        return broker.equity(broker.closes[self.i])
 
     @property
     def bar(self) -> Bar:
