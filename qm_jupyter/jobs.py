@@ -26,7 +26,7 @@ import pandas as pd
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.chart_data import run_chart
 from .engine.curves import curve_points
-from .engine.data import DataSource
+from .engine.data import DataSource, warm_up_reader
 from .engine.registry import StrategyLike
 from .engine.stats import stats_to_wire
 from .events import (
@@ -39,7 +39,7 @@ from .events import (
     encode,
     loads,
 )
-from .sinks import BatchingSink, EventSink
+from .sinks import BatchingSink, EventSink, MemorySink
 from .sweep_spec import scalar_metrics
 from .ws_logger import (
     BacktestProgressStreamer,
@@ -75,13 +75,24 @@ class Job:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> BacktestResult | None:
+def run_job(
+    job: Job,
+    sink: EventSink,
+    should_stop: Callable[[], bool],
+    *,
+    log_level: int = logging.INFO,
+    chart: bool = True,
+) -> BacktestResult | None:
     """Run one backtest, reporting everything through the seed's logging API.
 
+    Lines below `log_level` are never formatted; without `chart`, ``backtest_complete`` has
+    no ``chart`` (a sweep trial's summary: it would go to every watcher of every trial).
     Returns the result, or None when the run failed or was cancelled (which its terminal
     event says).
     """
-    logger, streamer = setup_backtest_logging(job.backtest_id, sink, max_rate=job.max_progress_rate)
+    logger, streamer = setup_backtest_logging(
+        job.backtest_id, sink, level=log_level, max_rate=job.max_progress_rate
+    )
     started = time.monotonic()
     observer = StreamObserver(logger, streamer)
     try:
@@ -98,8 +109,11 @@ def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> Backt
             should_stop=should_stop,
             root_dir=job.root_dir,
         )
-        chart = run_chart(result.data, result.equity, result.trades)
-        observer.complete(curve_points(result.equity), stats_to_wire(result.stats), chart)
+        observer.complete(
+            curve_points(result.equity),
+            stats_to_wire(result.stats),
+            run_chart(result.data, result.equity, result.trades) if chart else None,
+        )
         return result
     except BacktestCancelled as cancelled:
         logger.warning("Backtest cancelled after %d bars", cancelled.bars_processed)
@@ -110,6 +124,26 @@ def run_job(job: Job, sink: EventSink, should_stop: Callable[[], bool]) -> Backt
     finally:
         teardown_backtest_logging(logger)
     return None
+
+
+def warm_up() -> None:
+    """Run a tiny job and parse a tiny CSV, so that a long-lived process (a server's worker)
+    pays the one-time set-up of the CSV reader and of the engine's code paths before its
+    first job, not in it (0.3-0.5 s on a 1M-row file)."""
+    warm_up_reader()
+    job = Job(
+        backtest_id="warm-up",
+        strategy="sma_crossover",
+        params={},
+        data={"sample": "gbm", "bars": 500, "seed": 1},
+        initial_balance=10_000.0,
+        commission=0.0,
+        periods_per_year=None,
+        progress_every=100,
+        max_progress_rate=10.0,
+        root_dir=None,
+    )
+    run_job(job, MemorySink(), lambda: False)
 
 
 class StreamObserver:
@@ -135,19 +169,16 @@ class StreamObserver:
         self.metrics = metrics
 
     def complete(
-        self, equity_curve: list[list], stats: dict[str, Any], chart: dict[str, Any]
+        self, equity_curve: list[list], stats: dict[str, Any], chart: dict[str, Any] | None
     ) -> None:
-        self.streamer.on_complete(
-            {**self.metrics, "equity_curve": equity_curve, "stats": stats, "chart": chart}
-        )
+        outcome = {**self.metrics, "equity_curve": equity_curve, "stats": stats}
+        self.streamer.on_complete(outcome if chart is None else {**outcome, "chart": chart})
 
 
 #: Sweeps whose trials must stop, in this (Dask worker) process: the server adds a sweep with
 #: ``Client.run(cancel_sweep, id)``, and each trial's engine reads it at every progress point
 #: (a set lookup, no round trip to the scheduler).
 CANCELLED_SWEEPS: set[str] = set()
-#: Log levels a trial streams by default (``"trial_events": "summary"``).
-_LOUD_LEVELS = frozenset({"WARNING", "ERROR", "CRITICAL"})
 
 
 def cancel_sweep(sweep_id: str) -> None:
@@ -210,11 +241,7 @@ class TrialSink(BatchingSink):
     def emit(self, backtest_id: str, draft: EventDraft) -> None:
         if draft.type in TERMINAL_STATUS:
             self.terminal = draft
-        elif (
-            self._full
-            or draft.type == BACKTEST_START
-            or (draft.type == LOG_ENTRY and draft.data.get("level") in _LOUD_LEVELS)
-        ):
+        elif self._full or draft.type in (BACKTEST_START, LOG_ENTRY):
             super().emit(backtest_id, draft)
 
     def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
@@ -253,17 +280,20 @@ def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
         }
     )
     try:
-        run_job(replace(job, data=data), sink, lambda: trial.sweep_id in CANCELLED_SWEEPS)
+        # A summary trial streams no INFO line (never formatted) and no chart (a few hundred
+        # KB to every watcher of every trial): its run keeps the equity curve and stats.
+        run_job(
+            replace(job, data=data),
+            sink,
+            lambda: trial.sweep_id in CANCELLED_SWEEPS,
+            log_level=logging.INFO if trial.full_events else logging.WARNING,
+            chart=trial.full_events,
+        )
     finally:
         sink.close()
     terminal = sink.terminal or backtest_error("the trial ended without an outcome", "TrialError")
     complete = terminal.type == BACKTEST_COMPLETE
-    outcome = terminal.data
-    if complete and not trial.full_events:
-        # A trial's chart (a few hundred KB) would go to every watcher of every trial: its
-        # run keeps the equity curve and stats; "trial_events": "full" keeps the chart too.
-        outcome = {key: value for key, value in outcome.items() if key != "chart"}
-    data = encode(outcome)
+    data = encode(terminal.data)
     return TrialOutcome(
         job.backtest_id,
         attempt,

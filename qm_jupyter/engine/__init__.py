@@ -34,7 +34,7 @@ Conventions:
   formats and errors in `qm_jupyter.engine.data` and `qm_jupyter.engine.spec`.
 """
 
-from .backtest import check_settings, run_backtest
+from .backtest import RUN_SETTINGS, check_settings, run_backtest
 from .broker import BROKER_SETTINGS, CONVENTIONS, Order, Position, Trade
 from .data import load_prices
 from .errors import BacktestCancelled, DataError, ParamError
@@ -56,6 +56,7 @@ __all__ = [
     "BROKER_SETTINGS",
     "CONVENTIONS",
     "METRIC_KEYS",
+    "RUN_SETTINGS",
     "BacktestCancelled",
     "BacktestResult",
     "DataError",

@@ -19,18 +19,33 @@ from typing import Any
 import pandas as pd
 
 from .bar_loop import attach, open_trades_table, run_bars
-from .broker import Commission, Settings, resolve_settings
+from .broker import BROKER_SETTINGS, Commission, Settings, resolve_settings
 from .data import DataSource, load_prices
 from .errors import ParamError
 from .ledger import equity_curve
 from .metrics import compute_metrics, infer_periods_per_year
 from .registry import StrategyLike, as_strategy, validate_params
-from .reporting import BarTimes, Progress, RunLog, RunObserver, TradeLog, checkpoints, report_ledger
+from .reporting import (
+    DEFAULT_LOG_TRADES,
+    LOG_SETTINGS,
+    BarTimes,
+    Progress,
+    RunLog,
+    RunObserver,
+    TradeLog,
+    checkpoints,
+    report_ledger,
+    trade_log_limit,
+)
 from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
 from .stats import compute_stats
 from .strategy import Strategy, VectorStrategy
 from .vector import STOP_SETTINGS, check_stops, replay, vector_ledger
+
+#: The keyword settings of a run besides data, strategy, params, balance and commission: the
+#: broker's, a vectorized strategy's stops and what the run logs (the REST body's names too).
+RUN_SETTINGS = (*BROKER_SETTINGS, *STOP_SETTINGS, *LOG_SETTINGS)
 
 
 def run_backtest(
@@ -61,6 +76,7 @@ def run_backtest(
     sl_stop: float | None = None,
     tp_stop: float | None = None,
     tsl_stop: float | None = None,
+    log_trades: bool | int = DEFAULT_LOG_TRADES,
     observer: RunObserver | None = None,
     should_stop: Callable[[], bool] | None = None,
     root_dir: str | Path | None = None,
@@ -80,6 +96,8 @@ def run_backtest(
     `units` ... `warmup_offset` each override one of their differences (None: the convention's).
     `sl_stop`, `tp_stop` and `tsl_stop` are a vectorized strategy's stop-loss, take-profit and
     trailing stop as fractions of the entry price (see `qm_jupyter.engine.vector`).
+    `log_trades` is how many closed trades get a log line: the first N (1,000 by default),
+    ``True`` every one, ``False`` none; a line then counts the rest.
 
     >>> r = run_backtest({"sample": "gbm", "bars": 5000, "seed": 1}, "sma_crossover",
     ...                  {"fast": 10, "slow": 30}, commission=0.001)
@@ -116,6 +134,7 @@ def run_backtest(
         warmup_offset=warmup_offset,
     )
     stops = check_stops(sl_stop, tp_stop, tsl_stop)
+    logged_trades = trade_log_limit(log_trades)
     for name, value in zip(STOP_SETTINGS, (sl_stop, tp_stop, tsl_stop), strict=True):
         if value is not None and not issubclass(cls, VectorStrategy):
             raise ParamError(name, f"{name} is for vectorized strategies: set sl=/tp= on orders")
@@ -152,7 +171,7 @@ def run_backtest(
     progress = Progress(
         n, settings.initial_balance, observer, should_stop, times, prices["close"].to_numpy()
     )
-    trade_log = TradeLog(run_log, times)
+    trade_log = TradeLog(run_log, times, logged_trades)
     instance = cls(**resolved)
     start_bar = 0
     open_trades = None
@@ -172,6 +191,7 @@ def run_backtest(
         run = run_bars(bars, points, progress)
         equity, trades, start_bar = run.equity, run.trades, run.start
         open_trades = open_trades_table(broker)
+    trade_log.finish(len(trades))
     if trades.empty:
         _warn_no_trade(run_log, instance, resolved, n)
     if periods_per_year is None:
@@ -266,6 +286,8 @@ def check_settings(
             "progress_every", f"progress_every must be an integer >= 1, got {progress_every!r}"
         )
     check_stops(*(broker.pop(k, None) for k in STOP_SETTINGS))
+    for name in LOG_SETTINGS:
+        trade_log_limit(broker.pop(name, DEFAULT_LOG_TRADES))
     return resolve_settings(
         **{"initial_balance": initial_balance, "commission": commission, **broker}
     )

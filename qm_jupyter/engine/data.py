@@ -11,6 +11,7 @@ mtime_ns, inode), so a second run on an unchanged file does not parse it again.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -141,6 +142,17 @@ def _check_index(index: pd.Index, where: str) -> None:
     raise DataError(
         f"{where}: {problem} timestamp at {_where_row(index, i)} (previous row is {index[i - 1]})"
     )
+
+
+def warm_up_reader() -> None:
+    """Parse a two-row CSV once: a process's first parse pays pyarrow's and pandas' one-time
+    set-up (thread pool, allocator, timestamp conversion), about 0.4 s beside 0.2 s for the
+    1M rows that follow; a server's worker pays it before its first job instead."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "warm-up.csv"
+        rows = (f"2020-01-01 00:0{i}:00+00:00,1.0,1.0,1.0,1.0,1.0" for i in range(2))
+        path.write_text("\n".join(("time,open,high,low,close,volume", *rows)) + "\n")
+        _read_file(path, path.name)
 
 
 def _read_file(path: Path, shown: str) -> pd.DataFrame:

@@ -5,7 +5,9 @@ first asks `should_stop()` (raising `BacktestCancelled`), then calls `observer.o
 A vectorized run computes everything before its first progress point, so `should_stop()` is also
 asked (with 0 bars processed) after loading the data and after computing the signals. Each
 closed trade is logged (one INFO line) before the progress point that covers its exit, so logs and
-progress arrive in bar order.
+progress arrive in bar order. A run logs its first `log_trades` closed trades (1,000 by default)
+and then one line that counts the rest: a million-bar run closes tens of thousands, which nobody
+reads line by line and which would cost every watcher of the stream (`result.trades` has them).
 """
 
 from __future__ import annotations
@@ -18,10 +20,29 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from .errors import BacktestCancelled
+from .errors import BacktestCancelled, ParamError
 from .ledger import Ledger
 
 _EPOCH = datetime(1970, 1, 1)
+
+#: Settings of what a run logs (run_backtest's keywords, REST body fields).
+LOG_SETTINGS = ("log_trades",)
+#: Closed trades a run logs one line each unless `log_trades` says otherwise.
+DEFAULT_LOG_TRADES = 1000
+
+
+def trade_log_limit(log_trades: Any) -> int | None:
+    """How many closed trades to log for the `log_trades` setting: ``True`` every one (None),
+    ``False`` none, an integer N >= 0 the first N; ParamError otherwise."""
+    if isinstance(log_trades, bool):
+        return None if log_trades else 0
+    if isinstance(log_trades, int) and log_trades >= 0:
+        return log_trades
+    raise ParamError(
+        "log_trades",
+        f"log_trades must be true, false or an integer >= 0 (the number of closed trades "
+        f"logged), got {log_trades!r}",
+    )
 
 
 class RunObserver(Protocol):
@@ -157,19 +178,23 @@ class BarTimes:
 
 
 class TradeLog:
-    """Formats and logs closed trades; does nothing cheaply when INFO is disabled.
+    """Formats and logs closed trades up to `limit` (None: every one); does nothing cheaply
+    when INFO is disabled or the limit is reached (`enabled` turns False).
 
-    A run logs one line per trade (tens of thousands on a million bars), so each line is
-    formatted at once and handed to the run's log; a vectorized run formats its bar times
-    at once.
+    Each line is formatted at once and handed to the run's log; a vectorized run formats
+    the bar times of the trades it logs at once.
     """
 
     MESSAGE = "Trade %d: %s %.6g @ %.6g on %s, exit @ %.6g on %s (%s), pnl %+.2f (%+.2f%%)"
 
-    def __init__(self, run_log: RunLog, times: BarTimes) -> None:
+    def __init__(
+        self, run_log: RunLog, times: BarTimes, limit: int | None = DEFAULT_LOG_TRADES
+    ) -> None:
         self.run_log = run_log
-        self.enabled = run_log.enabled(logging.INFO)
         self.times = times
+        self.limit = limit
+        self.logged = 0
+        self.enabled = run_log.enabled(logging.INFO) and limit != 0
 
     def closed(self, number: int, size: float, entry_bar: int, exit_bar: int, *trade: Any) -> None:
         """Log trade `number` (1-based) given by its signed size and bars, then the fields of
@@ -195,6 +220,21 @@ class TradeLog:
         side = "long" if size > 0 else "short"
         args = (number, side, abs(size), entry_price, entry_time, exit_price, exit_time, reason)
         self.run_log(logging.INFO, "engine", self.MESSAGE % (*args, pnl, ret * 100.0))
+        self.logged += 1
+        if self.logged == self.limit:
+            self.enabled = False
+
+    def finish(self, closed: int) -> None:
+        """Say how many of the run's `closed` trades were past the limit and not logged."""
+        if closed > self.logged and self.limit is not None and self.run_log.enabled(logging.INFO):
+            self.run_log(
+                logging.INFO,
+                "engine",
+                "Trades %d to %d are not logged (log_trades=%d; true logs every trade)",
+                self.logged + 1,
+                closed,
+                self.limit,
+            )
 
 
 def report_ledger(
@@ -203,25 +243,25 @@ def report_ledger(
     """The reporting pass of a vectorized run: trade logs and progress points in bar order."""
     counts = np.searchsorted(ledger.exit_bar, points, side="left").tolist()
     marks = equity[np.asarray(points) - 1].tolist()
-    trades = _trade_rows(ledger, trade_log) if trade_log.enabled else None
-    logged = 0
+    last = len(ledger.exit_bar) if trade_log.limit is None else trade_log.limit
+    trades = _trade_rows(ledger, trade_log, last) if trade_log.enabled else None
     for bars, count, mark in zip(points, counts, marks, strict=True):
         if trades is not None:
-            while logged < count:
-                logged += 1
-                trade_log.log(logged, *next(trades))
+            while trade_log.logged < min(count, last):
+                trade_log.log(trade_log.logged + 1, *next(trades))
         progress(bars, count, mark)
 
 
-def _trade_rows(ledger: Ledger, trade_log: TradeLog) -> Iterator[tuple[Any, ...]]:
+def _trade_rows(ledger: Ledger, trade_log: TradeLog, last: int) -> Iterator[tuple[Any, ...]]:
+    """The fields of :meth:`TradeLog.log` for the ledger's first `last` trades."""
     return zip(
-        ledger.units.tolist(),
-        trade_log.times.iso_many(ledger.entry_bar),
-        trade_log.times.iso_many(ledger.exit_bar),
-        ledger.entry_price.tolist(),
-        ledger.exit_price.tolist(),
-        ledger.exit_reason.tolist(),
-        ledger.pnl.tolist(),
-        ledger.returns.tolist(),
+        ledger.units[:last].tolist(),
+        trade_log.times.iso_many(ledger.entry_bar[:last]),
+        trade_log.times.iso_many(ledger.exit_bar[:last]),
+        ledger.entry_price[:last].tolist(),
+        ledger.exit_price[:last].tolist(),
+        ledger.exit_reason[:last].tolist(),
+        ledger.pnl[:last].tolist(),
+        ledger.returns[:last].tolist(),
         strict=True,
     )

@@ -13,8 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from ..engine import METRIC_KEYS, BacktestResult, DataError, ParamError, run_backtest
-from ..engine.broker import BROKER_SETTINGS
+from ..engine import METRIC_KEYS, RUN_SETTINGS, BacktestResult, DataError, ParamError, run_backtest
 from .connection import ServerConnection, ServerError
 from .follower import ServerFollower
 from .run import BacktestRun
@@ -74,7 +73,7 @@ def replay(
             initial_balance=request.get("initial_balance", 10_000.0),
             commission=request.get("commission", 0.0),
             periods_per_year=request.get("periods_per_year"),
-            **broker_settings(request),
+            **run_settings(request),
             root_dir=root_dir,
         )
     except Exception:
@@ -86,10 +85,10 @@ def replay(
     )
 
 
-def broker_settings(request: dict[str, Any]) -> dict[str, Any]:
-    """The broker settings of a run request: top-level in a POST body, under ``settings`` in
+def run_settings(request: dict[str, Any]) -> dict[str, Any]:
+    """The run settings of a run request: top-level in a POST body, under ``settings`` in
     the request the server stored."""
-    given = {k: request[k] for k in BROKER_SETTINGS if request.get(k) is not None}
+    given = {k: request[k] for k in RUN_SETTINGS if request.get(k) is not None}
     return {**given, **(request.get("settings") or {})}
 
 

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import (
-    BROKER_SETTINGS,
+    RUN_SETTINGS,
     DataError,
     ParamError,
     check_settings,
     validate_data_spec,
     validate_params,
 )
-from ..engine.vector import STOP_SETTINGS
 
 FIELDS = (
     "strategy",
@@ -30,8 +29,7 @@ FIELDS = (
     "commission",
     "periods_per_year",
     "client_request_id",
-    *BROKER_SETTINGS,
-    *STOP_SETTINGS,
+    *RUN_SETTINGS,
 )
 
 
@@ -56,7 +54,7 @@ class RunRequest:
     periods_per_year: float | None = None
     client_request_id: str | None = None
     #: The broker settings given (spread, margin, ..., conventions) and a vectorized strategy's
-    #: stops (sl_stop, tp_stop, tsl_stop), for the engine as is.
+    #: stops (sl_stop, tp_stop, tsl_stop) and log_trades, for the engine as is.
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,8 +124,7 @@ def parse_run_request(
         commission = [_number({"commission": x}, "commission", 0.0) for x in commission]
     else:
         commission = _number(body, "commission", 0.0)
-    given = (*BROKER_SETTINGS, *STOP_SETTINGS)
-    settings = {k: body[k] for k in given if body.get(k) is not None}
+    settings = {k: body[k] for k in RUN_SETTINGS if body.get(k) is not None}
     try:
         check_settings(initial_balance, commission, None, 1, **settings)
     except ParamError as error:

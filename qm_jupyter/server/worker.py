@@ -20,7 +20,7 @@ import threading
 from multiprocessing.connection import Connection
 
 from ..events import EventDraft, encode
-from ..jobs import Job, run_job
+from ..jobs import Job, run_job, warm_up
 from ..sinks import BatchingSink, set_default_sink
 from .strategy_catalog import StrategyCatalog
 
@@ -71,6 +71,7 @@ def serve(jobs: Connection, events: Connection) -> None:
                 pending.put(payload)
 
     threading.Thread(target=read_messages, name="qm-job-reader", daemon=True).start()
+    warm_up()  # a job sent meanwhile waits in `pending`
     catalog: StrategyCatalog | None = None
     while (job := pending.get()) is not None:
         backtest_id = job.backtest_id

@@ -56,6 +56,50 @@ def test_event_order_progress_and_trade_logs(recorder, strategy):
     assert counts == sorted(counts)
 
 
+@pytest.mark.parametrize("strategy", ["sma_crossover", "sma_crossover_bars"])
+@pytest.mark.parametrize("log_trades", [0, 3, False])
+def test_log_trades_logs_the_first_trades_then_counts_the_rest(recorder, strategy, log_trades):
+    r = run_backtest(
+        SAMPLE, strategy, {"fast": 5, "slow": 15}, observer=recorder, log_trades=log_trades
+    )
+    lines = [c[1] for c in recorder.calls if c[0] == "log"]
+    total = r.metrics["total_trades"]
+    assert [x.split(":")[0] for x in lines if x.startswith("Trade ")] == [
+        f"Trade {k}" for k in range(1, int(log_trades) + 1)
+    ]
+    shown = int(log_trades)
+    rest = [x for x in lines if x.startswith("Trades ")]
+    assert rest == [
+        f"Trades {shown + 1} to {total} are not logged (log_trades={shown}; true logs every trade)"
+    ]
+    assert lines.index(rest[0]) == len(lines) - 2  # just before "Backtest complete"
+    assert len(r.trades) == total > 5  # the result keeps every trade
+
+
+def test_log_trades_true_logs_every_trade_and_the_default_is_a_thousand(recorder):
+    bars = {"sample": "gbm", "bars": 20_000, "seed": 4}
+    r = run_backtest(bars, "sma_crossover", {"fast": 2, "slow": 3}, observer=recorder)
+    total = r.metrics["total_trades"]
+    assert total > 1000
+    lines = [c[1] for c in recorder.calls if c[0] == "log"]
+    assert sum(x.startswith("Trade ") for x in lines) == 1000
+    assert (
+        f"Trades 1001 to {total} are not logged (log_trades=1000; true logs every trade)" in lines
+    )
+    recorder.calls.clear()
+    run_backtest(bars, "sma_crossover", {"fast": 2, "slow": 3}, observer=recorder, log_trades=True)
+    lines = [c[1] for c in recorder.calls if c[0] == "log"]
+    assert sum(x.startswith("Trade ") for x in lines) == total
+    assert not any(x.startswith("Trades ") for x in lines)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "all", None])
+def test_log_trades_refuses_what_is_not_a_count(bad):
+    with pytest.raises(ParamError, match="log_trades must be true, false or an integer >= 0") as e:
+        run_backtest(SAMPLE, "sma_crossover", log_trades=bad)
+    assert e.value.param == "log_trades"
+
+
 def test_progress_every_larger_than_run(recorder):
     run_backtest(SAMPLE, "buy_and_hold", observer=recorder, progress_every=10**6)
     assert [p["bars_processed"] for p in recorder.progress()] == [1050]
