@@ -4,8 +4,10 @@ cluster (worker processes) started on first use."""
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
+import psutil
 import pytest
 from sweep_helpers import (
     SWEEP_TERMINAL,
@@ -21,6 +23,16 @@ DATA = {"sample": "gbm", "bars": 3000, "seed": 11, "freq": "1h"}
 @pytest.fixture
 def qm_config() -> dict[str, Any]:
     return {"workers": 1, "cancel_grace": 1.0, "dask_workers": 2}
+
+
+def embedded_cluster_workers() -> list[psutil.Process]:
+    """The Dask worker processes of the embedded cluster this test's server started."""
+    (cluster,) = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "qm_jupyter.server.sweeps.local_cluster" in p.cmdline()
+    ]
+    return [p for p in cluster.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
 
 
 async def test_a_grid_sweep_streams_every_trial_once_and_matches_single_runs(
@@ -62,6 +74,11 @@ async def test_a_grid_sweep_streams_every_trial_once_and_matches_single_runs(
     best = max(done, key=lambda t: t["metrics"]["sharpe_ratio"])
     assert end["data"]["best"]["backtest_id"] == best["backtest_id"]
     assert any(e["type"] == "sweep_progress" for e in events)
+    # The embedded cluster's workers take only CPU time nothing else wants (the idle class).
+    workers = embedded_cluster_workers()
+    assert len(workers) == 2
+    for worker in workers:
+        assert {os.sched_getscheduler(t.id) for t in worker.threads()} == {os.SCHED_IDLE}
 
     for trial in done:  # every trial's metrics equal a single run of the same params
         single = await metrics_of_single_run(
