@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metrics import underwater
+
 #: The trade fields a chart marks (entries and exits, long and short).
 CHART_TRADE_FIELDS = (
     "entry_time",
@@ -55,8 +57,9 @@ def run_chart(
     starts = np.unique(np.linspace(0, n, min(buckets, n) + 1).astype(np.int64)[:-1])
     ends = np.append(starts[1:], n) - 1
     values = equity.to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        drawdown = values / np.maximum.accumulate(values) - 1.0
+    # The lowest equity / peak of each bucket, less 1 (x - 1 is monotone: the same numbers as
+    # the deepest drawdown), from one n-sized array.
+    drawdown = np.minimum.reduceat(underwater(values), starts) - 1.0
     ohlc = {name: prices[name].to_numpy(dtype=float) for name in ("open", "high", "low", "close")}
     return {
         "time": _iso(prices.index[starts]),
@@ -65,7 +68,7 @@ def run_chart(
         "low": np.minimum.reduceat(ohlc["low"], starts).tolist(),
         "close": ohlc["close"][ends].tolist(),
         "equity": values[ends].tolist(),
-        "drawdown": np.minimum.reduceat(drawdown, starts).tolist(),
+        "drawdown": drawdown.tolist(),
         "trades": _chart_trades(trades, max_trades),
         "trades_total": len(trades),
     }

@@ -13,6 +13,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
+from .metrics import underwater
+
 
 def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
     """Indices of the first and last point and of each column's min and max, in order."""
@@ -29,8 +31,7 @@ def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
 
 def deepest_drawdown(values: np.ndarray) -> tuple[int, int]:
     """Indices of the peak and the trough of the deepest drawdown (the same if none)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        trough = int(np.argmin(values / np.maximum.accumulate(values)))
+    trough = int(np.argmin(underwater(values)))
     return int(np.argmax(values[: trough + 1])), trough
 
 

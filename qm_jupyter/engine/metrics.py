@@ -66,27 +66,51 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float | None:
     return 365.25 / days
 
 
+def bar_returns(
+    values: NDArray[np.float64], out: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """values[t] / values[t-1] - 1 for t = 1..n-1, in one array (`out`, n-1 long, if given)."""
+    with np.errstate(divide="ignore", invalid="ignore"):  # equity 0 after a liquidation
+        returns = np.divide(values[1:], values[:-1], out=out)
+    returns -= 1.0
+    return returns
+
+
+def return_moments(returns: NDArray[np.float64]) -> tuple[float, float]:
+    """Mean and sample std (ddof=1) of `returns` (>= 2 of them), which it demeans in place:
+    a two-pass variance without another n-sized temporary."""
+    mean = float(returns.mean())
+    returns -= mean
+    return mean, math.sqrt(float(np.dot(returns, returns)) / (len(returns) - 1))
+
+
+def sharpe_from_moments(
+    mean: float, std: float, periods_per_year: float, risk_free: float = 0.0
+) -> float | None:
+    """The Sharpe ratio of per-bar returns of this mean and std (None when std is not > 0)."""
+    if not std > 0:
+        return None
+    return _finite((mean - risk_free) / std * math.sqrt(periods_per_year))
+
+
 def sharpe_ratio(
     equity: NDArray[np.float64], periods_per_year: float | None, risk_free: float = 0.0
 ) -> float | None:
     """Per-bar Sharpe of `equity`; `risk_free` is a per-bar rate taken off the mean return."""
     if periods_per_year is None or len(equity) < 3:
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):  # equity 0 after a liquidation
-        returns = equity[1:] / equity[:-1]
-    returns -= 1.0
-    mean = float(returns.mean())
-    returns -= mean  # in place: two-pass sample variance without another n-sized temporary
-    std = math.sqrt(float(np.dot(returns, returns)) / (len(returns) - 1))
-    if not std > 0:
-        return None
-    return _finite((mean - risk_free) / std * math.sqrt(periods_per_year))
+    return sharpe_from_moments(*return_moments(bar_returns(equity)), periods_per_year, risk_free)
 
 
 def max_drawdown(equity: NDArray[np.float64]) -> float:
-    peak = np.maximum.accumulate(equity)
-    np.divide(equity, peak, out=peak)
-    return min(float(peak.min()) - 1.0, 0.0)
+    return min(float(underwater(equity).min()) - 1.0, 0.0)
+
+
+def underwater(equity: NDArray[np.float64]) -> NDArray[np.float64]:
+    """equity / its running peak (1 at a new peak, NaN where the peak is 0), in one array."""
+    ratio = np.maximum.accumulate(equity)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.divide(equity, ratio, out=ratio)
 
 
 def compute_metrics(

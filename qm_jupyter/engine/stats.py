@@ -61,7 +61,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .errors import ParamError
-from .metrics import infer_periods_per_year, sharpe_ratio
+from .metrics import (
+    bar_returns,
+    infer_periods_per_year,
+    return_moments,
+    sharpe_from_moments,
+    underwater,
+)
 
 CONVENTIONS = ("qm", "backtesting.py")
 #: Every statistic's name in the order `compute_stats` gives them (backtesting.py's keys, then
@@ -175,8 +181,10 @@ def compute_stats(
     )
     opened = _open_rows(trades, open_trades)
     rounding = _resolution(index) if bt else None
-    dd = 1 - e / np.maximum.accumulate(e)
-    episode_durations, episode_peaks = _drawdown_episodes(dd, index)
+    ratio = underwater(e)  # 1 - drawdown, the one n-sized array every drawdown figure reads
+    max_dd = np.nan_to_num(1 - ratio.min())
+    episode_durations, episode_peaks = _drawdown_episodes(ratio, index)
+    del ratio  # before the risk figures' two n-sized arrays
 
     s: dict[str, Any] = {"Start": index[0], "End": index[-1], "Duration": index[-1] - index[0]}
     s["Exposure Time [%]"] = _exposure(trades, opened, len(e), bt) * 100
@@ -190,13 +198,15 @@ def compute_stats(
     s["Return [%]"] = (e[-1] - e[0]) / e[0] * 100
     first = warmup if bt else 0
     s["Buy & Hold Return [%]"] = (close[-1] - close[first]) / close[first] * 100
-    ppy = periods_per_year if periods_per_year is not None else infer_periods_per_year(index)
+    ppy = periods_per_year
+    if ppy is None and not bt:  # backtesting.py infers its own
+        ppy = infer_periods_per_year(index)
     if bt:
-        s.update(_bt_risk(equity, e, close, index, dd, s, risk_free_rate))
+        s.update(_bt_risk(equity, e, close, index, max_dd, s, risk_free_rate))
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # equity 0 after a wipe-out
-            s.update(_qm_risk(e, close, dd, s, ppy, risk_free_rate))
-    s["Max. Drawdown [%]"] = -np.nan_to_num(dd.max()) * 100
+            s.update(_qm_risk(e, close, max_dd, s, ppy, risk_free_rate))
+    s["Max. Drawdown [%]"] = -max_dd * 100
     s["Avg. Drawdown [%]"] = -episode_peaks.mean() * 100 if len(episode_peaks) else np.nan
     s["Max. Drawdown Duration"] = _rounded(episode_durations.max(), rounding)
     s["Avg. Drawdown Duration"] = _rounded(episode_durations.mean(), rounding)
@@ -237,10 +247,16 @@ def trade_excursions(trades: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     spans = stop > start
     if spans.any():
         # One reduceat over interleaved [entry_bar, exit_bar) bounds: the even slots are the
-        # trades' windows (a sentinel makes exit_bar == len(data) a valid bound).
-        bounds = np.column_stack((start[spans], stop[spans])).ravel()
-        lows = np.minimum.reduceat(np.append(low, np.inf), bounds)[::2]
-        highs = np.maximum.reduceat(np.append(high, -np.inf), bounds)[::2]
+        # trades' windows. A window to exit_bar == len(data) stops one bar short (reduceat's
+        # bounds are bars), then takes in the last bar: no copy of the n-sized high and low.
+        last = len(low) - 1
+        stop = stop[spans]
+        bounds = np.column_stack((start[spans], np.minimum(stop, last))).ravel()
+        lows = np.minimum.reduceat(low, bounds)[::2]
+        highs = np.maximum.reduceat(high, bounds)[::2]
+        to_end = stop > last
+        lows[to_end] = np.minimum(lows[to_end], low[last])
+        highs[to_end] = np.maximum(highs[to_end], high[last])
         lo[spans] = np.minimum(lo[spans], lows)
         hi[spans] = np.maximum(hi[spans], highs)
     long = trades["size"].to_numpy(dtype=float) > 0
@@ -332,19 +348,33 @@ def _rounded(value: Any, rounding: str | None) -> Any:
     return value.ceil(rounding) if rounding else value
 
 
-def _drawdown_episodes(dd: NDArray[np.float64], index: pd.DatetimeIndex) -> tuple[pd.Series, Any]:
-    """Durations and peak drawdowns of the runs under water between two dd == 0 bars.
+def _drawdown_episodes(
+    ratio: NDArray[np.float64], index: pd.DatetimeIndex
+) -> tuple[pd.Series, NDArray[np.float64]]:
+    """Durations and peak drawdowns of the runs under water between two bars at their peak.
 
-    An episode ends at the next dd == 0 bar or at the last bar; its duration is index time from
-    its last dd == 0 bar, its peak the largest dd over it.
+    `ratio` is `underwater(equity)`: a bar is at its peak where it is 1 (drawdown 0). An episode
+    starts at the last bar at the peak before a run under water and ends at the next bar at the
+    peak, or at the last bar (a run under water at the last bar alone is none); its duration is
+    index time, its peak the largest drawdown from its start to the next episode's. Found from
+    the changes between at and under the peak, not from every bar at the peak.
     """
-    ends = np.unique(np.r_[np.flatnonzero(dd == 0), len(dd) - 1])
-    keep = np.flatnonzero(ends[1:] > ends[:-1] + 1)
-    starts, stops = ends[keep], ends[keep + 1]
+    n = len(ratio)
+    at_peak = ratio == 1
+    changes = np.flatnonzero(at_peak[1:] != at_peak[:-1])
+    starts = changes[at_peak[changes]]
+    stops = changes[~at_peak[changes]] + 1
+    if n and not at_peak[0]:  # a run under water from bar 0 has no peak before it
+        stops = stops[1:]
+    if len(starts) > len(stops):  # under water at the last bar
+        if starts[-1] < n - 2:
+            stops = np.append(stops, n - 1)
+        else:
+            starts = starts[:-1]
     durations = pd.Series(index[stops] - index[starts])
-    # Between one episode's end and the next one's start dd is 0, so the max to the next start
-    # is the episode's peak.
-    peaks = np.maximum.reduceat(dd, starts) if len(starts) else np.empty(0)
+    # Between one episode's end and the next one's start the ratio is 1, so the lowest to the
+    # next start is the episode's (1 - x is monotone: the same numbers as a max of drawdowns).
+    peaks = 1 - np.minimum.reduceat(ratio, starts) if len(starts) else np.empty(0)
     return durations, peaks
 
 
@@ -369,10 +399,19 @@ def _exposure(trades: pd.DataFrame, rows: pd.DataFrame, n: int, bt: bool) -> flo
     else:
         entry, stop = rows["entry_bar"].to_numpy(int), rows["exit_bar"].to_numpy(int)
         stop = np.where(rows["open"].to_numpy(bool), n, stop)
-    held = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(held, entry, 1)
-    np.add.at(held, stop, -1)
-    return float(np.mean(np.cumsum(held[:-1]) > 0))
+    return _covered(entry, stop) / n
+
+
+def _covered(start: NDArray[np.int64], stop: NDArray[np.int64]) -> int:
+    """The number of bars in the union of the windows [start, stop), from the trades alone.
+
+    In start order, a window adds the part beyond the furthest stop before it: every bar from
+    its start to that stop is already covered (the earlier windows start no later).
+    """
+    order = np.argsort(start, kind="stable")
+    start, stop = start[order], stop[order]
+    reach = np.maximum.accumulate(np.r_[0, stop])[:-1]  # the furthest stop before each window
+    return int(np.maximum(stop - np.maximum(start, reach), 0).sum())
 
 
 def _bt_risk(
@@ -380,7 +419,7 @@ def _bt_risk(
     e: NDArray[np.float64],
     close: NDArray[np.float64],
     index: pd.DatetimeIndex,
-    dd: NDArray[np.float64],
+    max_dd: float,
     s: dict[str, Any],
     rf: float,
 ) -> dict[str, Any]:
@@ -400,11 +439,11 @@ def _bt_risk(
         out["Sharpe Ratio"] = (annual * 100 - rf * 100) / (volatility * 100 or np.nan)
         downside = math.sqrt(_mean(np.minimum(r.to_numpy(), 0) ** 2)) * math.sqrt(per_year)
         out["Sortino Ratio"] = (annual - rf) / np.float64(downside)
-        out["Calmar Ratio"] = annual / (np.nan_to_num(dd.max()) or np.nan)
+        out["Calmar Ratio"] = annual / (max_dd or np.nan)
         beta = np.nan
-        if len(e) > 2:
-            cov = np.cov(np.log(e[1:] / e[:-1]), np.log(close[1:] / close[:-1]))
-            beta = cov[0, 1] / cov[1, 1]
+        if len(e) > 2:  # cov / var of per-bar log returns, in two n-sized arrays
+            log_r, log_m = _demeaned_log_returns(e), _demeaned_log_returns(close)
+            beta = np.dot(log_r, log_m) / np.dot(log_m, log_m)
     out["Alpha [%]"] = s["Return [%]"] - rf * 100 - beta * (s["Buy & Hold Return [%]"] - rf * 100)
     out["Beta"] = beta
     return out
@@ -413,36 +452,52 @@ def _bt_risk(
 def _qm_risk(
     e: NDArray[np.float64],
     close: NDArray[np.float64],
-    dd: NDArray[np.float64],
+    max_dd: float,
     s: dict[str, Any],
     ppy: float | None,
     rate: float,
 ) -> dict[str, Any]:
-    """Per-bar (empyrical) annualised figures, ratios and CAPM alpha/beta (see the module doc)."""
+    """Per-bar (empyrical) annualised figures, ratios and CAPM alpha/beta (see the module doc).
+
+    Two n-sized arrays, reused: the returns r (demeaned once their mean is taken) and a work
+    array for r - rf, then the market's returns; the ratios are sums over them.
+    """
     out: dict[str, Any] = dict.fromkeys(_RISK_KEYS, np.nan)
     out["CAGR [%]"] = _cagr(e, s["Duration"])
     if ppy is None or len(e) < 3:
         return out
     rf = (1 + rate) ** (1 / ppy) - 1
-    r = e[1:] / e[:-1] - 1
-    m = close[1:] / close[:-1] - 1
-    annual = (e[-1] / e[0]) ** (ppy / len(r)) - 1
+    r = bar_returns(e)
+    n = len(r)
+    annual = (e[-1] / e[0]) ** (ppy / n) - 1
     out["Return (Ann.) [%]"] = annual * 100
-    out["Volatility (Ann.) [%]"] = r.std(ddof=1) * math.sqrt(ppy) * 100
-    sharpe = sharpe_ratio(e, ppy, rf)
+    work = np.subtract(r, rf)
+    excess = work.mean()
+    np.minimum(work, 0, out=work)
+    downside = math.sqrt(np.dot(work, work) / n)
+    mean, std = return_moments(r)  # r is demeaned from here on
+    out["Volatility (Ann.) [%]"] = std * math.sqrt(ppy) * 100
+    sharpe = sharpe_from_moments(mean, std, ppy, rf)  # metrics.sharpe_ratio's number
     out["Sharpe Ratio"] = np.nan if sharpe is None else sharpe
-    excess = r - rf
-    downside = math.sqrt(np.mean(np.minimum(excess, 0) ** 2))
     if downside > 0:
-        out["Sortino Ratio"] = excess.mean() / downside * math.sqrt(ppy)
-    max_dd = np.nan_to_num(dd.max())
+        out["Sortino Ratio"] = excess / downside * math.sqrt(ppy)
     if max_dd > 0:
         out["Calmar Ratio"] = annual / max_dd
-    market_var = m.var(ddof=1)
-    if market_var > 0:
-        beta = np.cov(r, m)[0, 1] / market_var
-        out["Alpha [%]"] = ((1 + np.mean(excess - beta * (m - rf))) ** ppy - 1) * 100
+    m = bar_returns(close, out=work)
+    market = m.mean()
+    m -= market
+    market_ss = np.dot(m, m)  # (n - 1) var(m), as np.dot(r, m) is (n - 1) cov(r, m)
+    if market_ss > 0:
+        beta = np.dot(r, m) / market_ss
+        out["Alpha [%]"] = ((1 + (excess - beta * (market - rf))) ** ppy - 1) * 100
         out["Beta"] = beta
+    return out
+
+
+def _demeaned_log_returns(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    out = np.divide(values[1:], values[:-1])
+    np.log(out, out=out)
+    out -= out.mean()
     return out
 
 
