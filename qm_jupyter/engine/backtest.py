@@ -39,7 +39,7 @@ from .reporting import (
 )
 from .result import BacktestResult, trades_frame
 from .spec import validate_data_spec
-from .stats import compute_stats
+from .stats import stats_and_curve
 from .strategy import Strategy, VectorStrategy
 from .vector import STOP_SETTINGS, check_stops, replay, vector_ledger
 
@@ -197,7 +197,7 @@ def run_backtest(
     if periods_per_year is None:
         periods_per_year = infer_periods_per_year(index)
     equity_series = pd.Series(equity, index=index, name="equity", copy=False)
-    stats = compute_stats(
+    stats, curve = stats_and_curve(
         equity_series,
         trades,
         prices,
@@ -212,6 +212,7 @@ def run_backtest(
         settings.initial_balance,
         periods_per_year,
         time.perf_counter() - started,
+        curve,
     )
     run_log(
         logging.INFO,

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -113,24 +113,35 @@ def underwater(equity: NDArray[np.float64]) -> NDArray[np.float64]:
         return np.divide(equity, ratio, out=ratio)
 
 
+class CurveFigures(NamedTuple):
+    """The metrics of an equity curve that `stats.stats_and_curve` computes on its way."""
+
+    max_drawdown: float
+    sharpe_ratio: float | None
+
+
 def compute_metrics(
     equity: NDArray[np.float64],
     trade_returns: NDArray[np.float64],
     initial_balance: float,
     periods_per_year: float | None,
     duration: float,
+    curve: CurveFigures | None = None,
 ) -> dict[str, Any]:
     """The `backtest_complete` metrics of a finished run, from its equity and the return of
-    each closed trade."""
+    each closed trade; `curve`, when the run's stats computed it, saves two passes over the
+    equity (its Sharpe must be of these periods_per_year)."""
     final = float(equity[-1])
     trades = len(trade_returns)
+    if curve is None:
+        curve = CurveFigures(max_drawdown(equity), sharpe_ratio(equity, periods_per_year))
     return {
         "final_balance": final,
         "total_return": _finite(final / initial_balance - 1.0),
         "total_trades": trades,
         "win_rate": float((trade_returns > 0).mean()) if trades else None,
-        "sharpe_ratio": sharpe_ratio(equity, periods_per_year),
-        "max_drawdown": max_drawdown(equity),
+        "sharpe_ratio": curve.sharpe_ratio,
+        "max_drawdown": curve.max_drawdown,
         "bars": len(equity),
         "duration": float(duration),
     }

@@ -62,6 +62,7 @@ from numpy.typing import NDArray
 
 from .errors import ParamError
 from .metrics import (
+    CurveFigures,
     bar_returns,
     infer_periods_per_year,
     return_moments,
@@ -163,6 +164,31 @@ def compute_stats(
     risk_free_rate: annual, as a fraction. periods_per_year: qm's annualisation (inferred from
       the bar spacing when None; backtesting.py infers its own).
     """
+    return stats_and_curve(
+        equity,
+        trades,
+        data,
+        conventions=conventions,
+        warmup=warmup,
+        open_trades=open_trades,
+        risk_free_rate=risk_free_rate,
+        periods_per_year=periods_per_year,
+    )[0]
+
+
+def stats_and_curve(
+    equity: pd.Series,
+    trades: pd.DataFrame,
+    data: pd.DataFrame,
+    *,
+    conventions: str = "qm",
+    warmup: int = 0,
+    open_trades: pd.DataFrame | None = None,
+    risk_free_rate: float = 0.0,
+    periods_per_year: float | None = None,
+) -> tuple[pd.Series, CurveFigures | None]:
+    """`compute_stats`, and the figures of the equity curve `compute_metrics` reports, from the
+    same arrays (None unless qm without a risk-free rate, whose Sharpe is the metrics' one)."""
     if conventions not in CONVENTIONS:
         raise ParamError("conventions", f"conventions must be one of {CONVENTIONS}")
     if len(equity) != len(data) or len(equity) == 0:
@@ -182,7 +208,8 @@ def compute_stats(
     opened = _open_rows(trades, open_trades)
     rounding = _resolution(index) if bt else None
     ratio = underwater(e)  # 1 - drawdown, the one n-sized array every drawdown figure reads
-    max_dd = np.nan_to_num(1 - ratio.min())
+    lowest = ratio.min()
+    max_dd = np.nan_to_num(1 - lowest)
     episode_durations, episode_peaks = _drawdown_episodes(ratio, index)
     del ratio  # before the risk figures' two n-sized arrays
 
@@ -225,9 +252,15 @@ def compute_stats(
         s["Kelly Criterion"] = win_rate - (1 - win_rate) / (
             _mean(pnl[pnl > 0]) / -_mean(pnl[pnl < 0])
         )
+    curve = None
     if not bt:
         s.update(_qm_extras(trades, opened, data, ppy))
-    return pd.Series(s, dtype=object)
+        if not risk_free_rate:
+            sharpe = s["Sharpe Ratio"]
+            curve = CurveFigures(
+                min(float(lowest) - 1.0, 0.0), None if math.isnan(sharpe) else sharpe
+            )
+    return pd.Series(s, dtype=object), curve
 
 
 def trade_excursions(trades: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
