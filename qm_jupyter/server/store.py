@@ -76,6 +76,8 @@ _MIGRATED_BATCH = 1000
 
 _JSON_FIELDS = ("request", "progress", "result", "error")
 ACTIVE_STATUSES = ("queued", "running")
+#: ``list_runs``'s ``sweep_id`` for runs of every kind, trials or not (no sweep id has a '*').
+ANY_SWEEP = "*"
 _ACTIVE = "('queued', 'running')"  # ACTIVE_STATUSES in SQL
 #: An ended run's latest progress says how it ended, not the "running" of its last report.
 _SETTLE_PROGRESS = (
@@ -335,10 +337,20 @@ class RunStore:
         ).fetchone()
         return None if row is None else _row_to_run(row)
 
-    def list_runs(self, limit: int = 100, offset: int = 0) -> list[RunRecord]:
+    def list_runs(
+        self, limit: int = 100, offset: int = 0, sweep_id: str | None = ANY_SWEEP
+    ) -> list[RunRecord]:
+        """Runs, newest first: all of them (``ANY_SWEEP``), those that are no sweep's trial
+        (``sweep_id=None``), or the trials of sweep ``sweep_id``."""
+        if sweep_id == ANY_SWEEP:
+            where, args = "", ()
+        elif sweep_id is None:
+            where, args = "WHERE sweep_id IS NULL ", ()
+        else:
+            where, args = "WHERE sweep_id=? ", (sweep_id,)
         rows = self._db.execute(
-            "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
-            (limit, offset),
+            f"SELECT * FROM runs {where}ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
+            (*args, limit, offset),
         ).fetchall()
         return [_row_to_run(row) for row in rows]
 

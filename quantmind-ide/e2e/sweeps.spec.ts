@@ -98,6 +98,8 @@ test('a sweep from the form fills the heatmap live, marks the best, opens its tr
 	await page.screenshot({ path: SWEEP_SCREENSHOT });
 
 	// Clicking the best cell lands on that trial's run, which names its sweep and params.
+	// The Backtests view lists runs of their own only (?sweep_id=none): no trial floods it.
+	const pastRunsListed = page.waitForResponse((r) => r.url().includes('api/v1/backtest?sweep_id=none'));
 	const centre = await cellCentre(page, xi, yi);
 	await page.mouse.click(centre.x, centre.y);
 	await expect(page).toHaveURL(new RegExp(`\\?run=${bestId}`));
@@ -105,6 +107,10 @@ test('a sweep from the form fills the heatmap live, marks the best, opens its tr
 	await expect(page.getByTestId('run-params')).toContainText(`fast=${fast}, slow=${slow}`);
 	await expect(page.getByTestId('run-sweep')).toBeVisible();
 	await expect(page.getByTestId('run-status')).toHaveText('completed');
+	await expect(page.getByRole('table', { name: 'Statistics' })).toContainText('Sharpe Ratio');
+	const listed = (await (await pastRunsListed).json()) as { runs: { sweep_id: string | null }[] };
+	expect(listed.runs.every((run) => run.sweep_id === null)).toBe(true);
+	await expect(page.getByRole('region', { name: 'Past runs' }).locator(`[data-backtest-id="${bestId}"]`)).toHaveCount(0);
 
 	// Zoom the run chart with the wheel, then back.
 	const chart = page.getByRole('img', { name: 'Run chart' });

@@ -121,6 +121,9 @@ def test_a_real_sweep_matches_the_document(contract_server):
     trial = contract_server.get(f"api/v1/backtest/{sweep['trials'][0]['backtest_id']}")
     assert trial["sweep_id"] == sweep["sweep_id"]
     check(trial, "Run")
+    trials = contract_server.get(f"api/v1/backtest?sweep_id={sweep['sweep_id']}")
+    check(trials, "RunList")
+    assert {run["sweep_id"] for run in trials["runs"]} == {sweep["sweep_id"]}
     check(contract_server.get("api/v1/sweep/cluster"), "SweepCluster")
 
 

@@ -91,6 +91,40 @@ async def test_list_is_newest_first(api, start_run, wait_until_done):
     assert chart["trades_total"] == one["result"]["total_trades"]
 
 
+def _listed(reply: dict) -> list[str]:
+    return [run["backtest_id"] for run in reply["runs"]]
+
+
+async def test_list_filters_sweep_trials_by_sweep_id(api, jp_serverapp):
+    extension = jp_serverapp.extension_manager.extension_apps["qm_jupyter"]
+    hub = next(iter(extension)).service.hub
+    kinds = [None, "sweep-a", "sweep-b", None, "sweep-a"]
+    ids = [
+        hub.create_run({"strategy": "sma_crossover"}, sweep_id=kind).backtest_id for kind in kinds
+    ]
+
+    _, every = await api("GET", "api", "v1", "backtest")
+    assert _listed(every) == ids[::-1]
+    status, own = await api("GET", "api", "v1", "backtest", sweep_id="none")
+    assert status == 200 and _listed(own) == [ids[3], ids[0]]
+    assert all(run["sweep_id"] is None for run in own["runs"])
+    _, trials = await api("GET", "api", "v1", "backtest", sweep_id="sweep-a")
+    assert _listed(trials) == [ids[4], ids[1]]
+    assert {run["sweep_id"] for run in trials["runs"]} == {"sweep-a"}
+    _, page = await api("GET", "api", "v1", "backtest", sweep_id="sweep-a", limit="1", offset="1")
+    assert _listed(page) == [ids[1]]
+    status, unknown = await api("GET", "api", "v1", "backtest", sweep_id="no-such-sweep")
+    assert status == 200 and unknown["runs"] == []
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x" * 129, "sweep/1", "*", "é"])
+async def test_list_refuses_a_bad_sweep_id_filter(api, bad):
+    status, reply = await api("GET", "api", "v1", "backtest", sweep_id=bad)
+    assert status == 400, reply
+    assert reply["field"] == "sweep_id"
+    assert reply["message"].startswith("sweep_id must be 'none' (runs that are not sweep trials)")
+
+
 async def test_client_request_id_returns_the_same_run(api, start_run):
     first = await start_run(client_request_id="notebook-cell-7")
     second = await start_run(client_request_id="notebook-cell-7")

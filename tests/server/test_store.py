@@ -83,3 +83,26 @@ def test_commits_never_checkpoint_a_thread_of_the_store_does(tmp_path):
     assert path.stat().st_size >= before + 1_000_000  # the events reached the file itself
     assert len(store.frames_since(run_id, 4990)) == 10
     store.close()
+
+
+def test_list_runs_filters_by_sweep_newest_first_with_limit_and_offset(tmp_path):
+    from qm_jupyter.server.store import ANY_SWEEP
+
+    store = RunStore(tmp_path / "runs.sqlite")
+    hub = EventHub(store)
+    kinds = [None, "s1", "s2", None, "s1", "s1", None]
+    ids = [hub.create_run({}, sweep_id=kind).backtest_id for kind in kinds]
+    newest_first = ids[::-1]
+
+    def listed(sweep_id=ANY_SWEEP, limit=100, offset=0) -> list[str]:
+        return [run.backtest_id for run in store.list_runs(limit, offset, sweep_id)]
+
+    assert listed() == listed(ANY_SWEEP) == newest_first
+    assert listed(None) == [ids[6], ids[3], ids[0]]
+    assert listed("s1") == [ids[5], ids[4], ids[1]]
+    assert listed("s2") == [ids[2]]
+    assert listed("unknown") == []
+    assert listed("s1", limit=1, offset=1) == [ids[4]]
+    assert listed(None, limit=2, offset=2) == [ids[0]]
+    assert all(run.sweep_id is None for run in store.list_runs(sweep_id=None))
+    store.close()

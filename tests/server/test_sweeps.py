@@ -86,6 +86,14 @@ async def test_a_grid_sweep_streams_every_trial_once_and_matches_single_runs(
         )
         assert without_duration(trial["metrics"]) == without_duration(single)
 
+    # Runs listed apart from trials: ?sweep_id=none the single runs, ?sweep_id=<id> the trials.
+    _, own = await api("GET", "api", "v1", "backtest", sweep_id="none")
+    assert len(own["runs"]) == len(done) and all(r["sweep_id"] is None for r in own["runs"])
+    _, listed = await api("GET", "api", "v1", "backtest", sweep_id=sweep_id)
+    assert sorted(r["backtest_id"] for r in listed["runs"]) == sorted(
+        t["backtest_id"] for t in done
+    )
+
     status, described = await api("GET", "api", "v1", "sweep", sweep_id)
     assert status == 200 and described["status"] == "completed"
     assert described["trials"] == trials and described["best"] == end["data"]["best"]

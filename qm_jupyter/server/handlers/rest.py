@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from tornado import web
 
 from ...events import dumps, loads
 from ..run_request import RequestError
-from ..store import RunRecord
+from ..store import ANY_SWEEP, RunRecord
 from .base import MAX_SEQ, QuantMindHandlerMixin
 
 MAX_EVENTS_PAGE = 10_000
@@ -75,14 +76,21 @@ class BacktestRunHandler(BacktestAPIHandler):
 
 
 class BacktestListHandler(BacktestAPIHandler):
-    """``GET /api/v1/backtest``: runs, newest first (``?limit=&offset=``), without curves."""
+    """``GET /api/v1/backtest``: runs, newest first (``?limit=&offset=``), without curves;
+    ``?sweep_id=none`` only the runs that are no sweep's trial, ``?sweep_id=<id>`` only the
+    trials of that sweep."""
 
     @web.authenticated
     @authorized
     def get(self) -> None:
         limit = int_argument(self, "limit", 100, 1, 1000)
         offset = int_argument(self, "offset", 0, 0, MAX_SEQ)
-        runs = self.service.store.list_runs(limit, offset)
+        try:
+            sweep_id = sweep_id_filter(self.get_argument("sweep_id", None))
+        except RequestError as error:
+            self.refuse(error.status, str(error), error.field)
+            return
+        runs = self.service.store.list_runs(limit, offset, sweep_id)
         self.reply({"runs": [run.summary() for run in runs]})
 
 
@@ -179,6 +187,24 @@ class OpenAPIHandler(BacktestAPIHandler):
 @cache
 def _openapi_text() -> str:
     return OPENAPI_DOCUMENT.read_text(encoding="utf-8")
+
+
+#: ``?sweep_id=``: "none" (runs that are no sweep's trial) or a sweep id (as in the routes).
+SWEEP_ID_FILTER = re.compile(r"none|[A-Za-z0-9_.\-]{1,128}")
+
+
+def sweep_id_filter(raw: str | None) -> str | None:
+    """A run listing's ``?sweep_id=`` as ``list_runs`` takes it: ``ANY_SWEEP`` when absent,
+    None for ``none``, else the sweep id; anything else is a `RequestError` (400)."""
+    if raw is None:
+        return ANY_SWEEP
+    if not SWEEP_ID_FILTER.fullmatch(raw):
+        raise RequestError(
+            "sweep_id must be 'none' (runs that are not sweep trials) or a sweep id "
+            f"(1 to 128 letters, digits, '_', '.' or '-'), got {raw[:140]!r}",
+            "sweep_id",
+        )
+    return None if raw == "none" else raw
 
 
 def int_argument(

@@ -8,6 +8,12 @@ import type {
 	SweepSummary
 } from './protocol';
 
+/** Which runs `listRuns` asks for (`GET api/v1/backtest?sweep_id=`); every run when empty. */
+export interface RunListFilter {
+	/** `'none'`: runs that are not sweep trials; a sweep's id: that sweep's trials. */
+	sweepId?: string;
+}
+
 /** How REST calls authenticate: a Jupyter token, or (cookie login) the `_xsrf` cookie on POSTs. */
 export interface RestAuth {
 	token?: string;
@@ -60,8 +66,10 @@ export class RestApi {
 		return this.request('GET', `api/v1/backtest/${encodeURIComponent(backtestId)}`);
 	}
 
-	async listRuns(): Promise<RunRecord[]> {
-		const body = await this.request<{ runs: RunRecord[] }>('GET', 'api/v1/backtest');
+	/** Runs, newest first; `sweepId: 'none'` only those that are no sweep's trial, a sweep's id only its trials. */
+	async listRuns(filter: RunListFilter = {}): Promise<RunRecord[]> {
+		const query = filter.sweepId === undefined ? '' : `?sweep_id=${encodeURIComponent(filter.sweepId)}`;
+		const body = await this.request<{ runs: RunRecord[] }>('GET', `api/v1/backtest${query}`);
 		return body.runs;
 	}
 

@@ -362,6 +362,13 @@ describe('REST', () => {
 		});
 		expect(accepted.status).toBe('running');
 		expect(await client.listRuns()).toEqual([]);
+		expect(await client.listRuns({ sweepId: 'none' })).toEqual([]);
+		expect(await client.listRuns({ sweepId: 'a b' })).toEqual([]);
+		expect(server.requests.filter((r) => r.path.endsWith('/api/v1/backtest')).map((r) => r.search)).toEqual([
+			'',
+			'?sweep_id=none',
+			'?sweep_id=a%20b'
+		]);
 		for (const request of server.requests) {
 			expect(request.headers.authorization).toBe(`token ${TEST_TOKEN}`);
 			expect(request.path.startsWith('/a%40b/api/v1/')).toBe(true);

@@ -37,7 +37,7 @@ import {
 	type SubscriptionTarget,
 	type UnsubscribedMessage
 } from './protocol';
-import { RestApi, type RestAuth } from './rest-api';
+import { RestApi, type RestAuth, type RunListFilter } from './rest-api';
 
 export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
@@ -217,8 +217,8 @@ export class BacktestClient {
 		return this.api.getRun(backtestId);
 	}
 
-	listRuns(): Promise<RunRecord[]> {
-		return this.api.listRuns();
+	listRuns(filter: RunListFilter = {}): Promise<RunRecord[]> {
+		return this.api.listRuns(filter);
 	}
 
 	strategies(): Promise<StrategySpec[]> {

@@ -35,6 +35,8 @@ interface Connection {
 export interface RecordedRequest {
 	method: string;
 	path: string;
+	/** The query, with its '?' (empty without one). */
+	search: string;
 	headers: IncomingMessage['headers'];
 	body: string;
 }
@@ -231,8 +233,8 @@ export class ProtocolServer {
 		let body = '';
 		req.on('data', (chunk) => (body += chunk));
 		req.on('end', () => {
-			const path = new URL(req.url ?? '/', 'http://x').pathname;
-			this.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, body });
+			const { pathname: path, search } = new URL(req.url ?? '/', 'http://x');
+			this.requests.push({ method: req.method ?? 'GET', path, search, headers: req.headers, body });
 			const reply = (status: number, value: unknown) => {
 				res.writeHead(status, { 'Content-Type': 'application/json' });
 				res.end(JSON.stringify(value));

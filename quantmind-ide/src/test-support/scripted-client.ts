@@ -12,6 +12,7 @@ import type {
 	SweepRequest,
 	SweepSummary
 } from '../lib/protocol';
+import type { RunListFilter } from '../lib/rest-api';
 import type {
 	ClientEventMap,
 	ClientEventType,
@@ -32,6 +33,8 @@ export class ScriptedClient implements RunnerClient, SweepsClient {
 	readonly subscriptions: SubscribeOptions[] = [];
 	readonly unsubscriptions: SubscribeOptions[] = [];
 	readonly cancelled: string[] = [];
+	/** The filter of every `listRuns` call. */
+	readonly listFilters: RunListFilter[] = [];
 	sweeps: SweepSummary[] = [];
 	sweepAccepted: SweepAccepted | Error = { sweep_id: 'sweep-1', status: 'running', total_trials: 6 };
 	readonly sweepRequests: SweepRequest[] = [];
@@ -80,8 +83,11 @@ export class ScriptedClient implements RunnerClient, SweepsClient {
 		return run;
 	}
 
-	async listRuns(): Promise<RunRecord[]> {
-		return this.runs;
+	async listRuns(filter: RunListFilter = {}): Promise<RunRecord[]> {
+		this.listFilters.push(filter);
+		if (filter.sweepId === undefined) return this.runs;
+		const sweepId = filter.sweepId === 'none' ? null : filter.sweepId;
+		return this.runs.filter((run) => (run.sweep_id ?? null) === sweepId);
 	}
 
 	async runSweep(request: SweepRequest): Promise<SweepAccepted> {

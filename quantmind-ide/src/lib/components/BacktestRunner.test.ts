@@ -259,6 +259,17 @@ describe('past runs', () => {
 		expect(statValue('Periods per Year')).toBe('252,000');
 	});
 
+	it("lists only runs of their own (?sweep_id=none), yet opens a sweep's trial named in the address", async () => {
+		client.runs = [stored, { ...stored, backtest_id: 'trial-1', sweep_id: 'sweep-9' }];
+		render(BacktestRunner, { client, openRunId: 'trial-1', sweepHref: (id: string) => `sweeps?sweep=${id}` });
+		const list = await screen.findByRole('region', { name: 'Past runs' });
+		await within(list).findByRole('button', { name: /sma_crossover completed/ });
+		expect(client.listFilters).toEqual([{ sweepId: 'none' }]);
+		expect(within(list).getAllByRole('button', { name: /sma_crossover completed/ })).toHaveLength(1);
+		expect(list.querySelector('[data-backtest-id="trial-1"]')).toBeNull();
+		expect(await screen.findByTestId('run-sweep')).toHaveTextContent('sweep-9');
+	});
+
 	it('opening one shows its strategy, params, data and settings and fills the form to run it again', async () => {
 		const request = {
 			strategy: 'sma_crossover',
