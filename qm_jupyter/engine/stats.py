@@ -211,7 +211,6 @@ def stats_and_curve(
     lowest = ratio.min()
     max_dd = np.nan_to_num(1 - lowest)
     episode_durations, episode_peaks = _drawdown_episodes(ratio, index)
-    del ratio  # before the risk figures' two n-sized arrays
 
     s: dict[str, Any] = {"Start": index[0], "End": index[-1], "Duration": index[-1] - index[0]}
     s["Exposure Time [%]"] = _exposure(trades, opened, len(e), bt) * 100
@@ -232,7 +231,8 @@ def stats_and_curve(
         s.update(_bt_risk(equity, e, close, index, max_dd, s, risk_free_rate))
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # equity 0 after a wipe-out
-            s.update(_qm_risk(e, close, max_dd, s, ppy, risk_free_rate))
+            s.update(_qm_risk(e, close, max_dd, s, ppy, risk_free_rate, scratch=ratio))
+    del ratio
     s["Max. Drawdown [%]"] = -max_dd * 100
     s["Avg. Drawdown [%]"] = -episode_peaks.mean() * 100 if len(episode_peaks) else np.nan
     s["Max. Drawdown Duration"] = _rounded(episode_durations.max(), rounding)
@@ -489,10 +489,12 @@ def _qm_risk(
     s: dict[str, Any],
     ppy: float | None,
     rate: float,
+    scratch: NDArray[np.float64],
 ) -> dict[str, Any]:
     """Per-bar (empyrical) annualised figures, ratios and CAPM alpha/beta (see the module doc).
 
-    Two n-sized arrays, reused: the returns r (demeaned once their mean is taken) and a work
+    Two n-sized arrays, reused: the returns r (demeaned once their mean is taken) in `scratch`,
+    an n-sized array the caller is done with (a fresh one costs its page faults), and a work
     array for r - rf, then the market's returns; the ratios are sums over them.
     """
     out: dict[str, Any] = dict.fromkeys(_RISK_KEYS, np.nan)
@@ -500,7 +502,7 @@ def _qm_risk(
     if ppy is None or len(e) < 3:
         return out
     rf = (1 + rate) ** (1 / ppy) - 1
-    r = bar_returns(e)
+    r = bar_returns(e, out=scratch[1:])
     n = len(r)
     annual = (e[-1] / e[0]) ** (ppy / n) - 1
     out["Return (Ann.) [%]"] = annual * 100
