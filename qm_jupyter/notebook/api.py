@@ -14,10 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import DataError, ParamError
+from ..engine import RUN_SETTINGS, DataError, ParamError
 from ..engine.broker import Commission
 from ..engine.data import DataSource
 from ..engine.registry import StrategyLike, as_strategy
+from ..engine.reporting import DEFAULT_LOG_TRADES
 from ..engine.spec import PRICE_SUFFIXES
 from ..sweep_spec import parse_sweep_spec
 from . import connection
@@ -61,6 +62,7 @@ def run_backtest(
     sl_stop: float | None = None,
     tp_stop: float | None = None,
     tsl_stop: float | None = None,
+    log_trades: bool | int = DEFAULT_LOG_TRADES,
     display: bool = True,
 ) -> BacktestRun:
     """:func:`qm_jupyter.engine.run_backtest`, shown live in the cell; ``await`` the handle.
@@ -101,6 +103,7 @@ def run_backtest(
         "sl_stop": sl_stop,
         "tp_stop": tp_stop,
         "tsl_stop": tsl_stop,
+        "log_trades": log_trades,
     }
     defaults = inspect.signature(run_backtest).parameters
     broker = {
@@ -164,6 +167,7 @@ def sweep(
     periods_per_year: float | None = None,
     progress_every: int = 100,
     display: bool = True,
+    **settings: Any,
 ) -> Sweep:
     """Backtest ``strategy`` on ``data`` for combinations of its params, on Dask; ``await``
     the handle for a :class:`~qm_jupyter.notebook.sweep_result.SweepResult`.
@@ -176,7 +180,8 @@ def sweep(
     refused); ``"random"`` samples ``max_trials`` of them and ``"tpe"`` lets Optuna's TPE
     choose ``max_trials``, both reproducible with ``seed``. ``trial_events="full"``
     streams every trial's progress and log lines, not only its start, warnings and end.
-    The run settings are :func:`run_backtest`'s.
+    The run settings (``commission``, ``spread``, ``conventions``, ``sl_stop``...) are
+    :func:`run_backtest`'s, for every trial.
 
     A registered strategy name on a path or sample runs through the server's sweep API
     when a server is reachable; a strategy defined in the notebook, or a DataFrame, is
@@ -194,7 +199,12 @@ def sweep(
     misordered = _misordered("sweep", "grid", data, strategy)
     if misordered:
         raise TypeError(misordered)
-    settings = RunSettings(initial_balance, commission, periods_per_year, progress_every)
+    unknown = sorted(set(settings) - set(RUN_SETTINGS))
+    if unknown:
+        raise TypeError(f"sweep() got unexpected keyword argument(s): {', '.join(unknown)}")
+    run_settings = RunSettings(
+        initial_balance, commission, periods_per_year, progress_every, settings
+    )
     options = {
         "params": params,
         "method": method,
@@ -205,7 +215,7 @@ def sweep(
         "trial_events": trial_events,
     }
     try:
-        handle = _start_sweep(data_source(data), strategy, grid, options, settings)
+        handle = _start_sweep(data_source(data), strategy, grid, options, run_settings)
     except (ParamError, DataError) as error:  # the user's mistake: no library frames under it
         raise error.with_traceback(None) from None
     handle.widget.trial_view = _trial_view

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import check_settings, validate_data_spec, validate_params
+from ..engine import validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
 from ..jobs import Job, run_job
 from ..ws_logger import DEFAULT_PROGRESS_RATE
@@ -39,13 +39,7 @@ def start_kernel_run(
     """Check the request as the engine would (so a mistake raises here, as a server run's
     refusal does), then start the run in a thread; its display follows the kernel stream."""
     resolved = validate_params(strategy, params)
-    check_settings(
-        settings.initial_balance,
-        settings.commission,
-        settings.periods_per_year,
-        settings.progress_every,
-        **settings.broker,
-    )
+    settings.check()
     root_dir = sink.server.root_dir if sink.server is not None else None
     if isinstance(data, dict):
         data = validate_data_spec(data, root_dir)

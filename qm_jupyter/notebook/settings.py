@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import DataError
+from ..engine import DataError, check_settings
 from ..engine.broker import Commission
 from ..engine.data import DataSource
 
@@ -22,8 +22,18 @@ class RunSettings:
     commission: Commission = 0.0
     periods_per_year: float | None = None
     progress_every: int = 100
-    #: The engine's other broker settings given (spread, margin, ..., conventions), by name.
+    #: The engine's other run settings given (spread, ..., conventions, sl_stop, log_trades).
     broker: dict[str, Any] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Raise the engine's ``ParamError`` for a setting out of range, as a run would."""
+        check_settings(
+            self.initial_balance,
+            self.commission,
+            self.periods_per_year,
+            self.progress_every,
+            **self.broker,
+        )
 
     def request(self, strategy: str, params: dict[str, Any], data: dict[str, Any]) -> dict:
         """The body of ``POST /api/v1/backtest/run`` (also a kernel run's description: a

@@ -25,38 +25,41 @@ import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from ..engine import (
     ParamError,
-    check_settings,
     load_prices,
     validate_data_spec,
     validate_params,
 )
 from ..engine.registry import StrategyLike, as_strategy
 from ..events import (
-    BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
-    LOG_ENTRY,
     SWEEP_CANCELLED,
     SWEEP_COMPLETE,
     SWEEP_PROGRESS,
     SWEEP_START,
     SWEEP_TRIAL,
-    TERMINAL_STATUS,
     EventDraft,
-    backtest_error,
     loads,
     sweep_error,
-    utc_now_iso,
 )
 from ..jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial
 from ..sinks import BatchingSink
 from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search, scalar_metrics
+from ..sweep_trials import (
+    CANCEL_GRACE,
+    EVENT_WAIT,
+    LOCAL_CLUSTER_OPTIONS,
+    PROGRESS_INTERVAL,
+    TrialRun,
+    sweep_progress,
+    task_failure,
+)
 from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .connection import ServerConnection, ServerError
 from .kernel_sink import KernelSink
@@ -68,12 +71,6 @@ from .sweep import Sweep, SweepState
 LOCAL_WORKERS = os.cpu_count() or 1
 #: Seconds to reach a Dask scheduler.
 CONNECT_TIMEOUT = 10.0
-#: Seconds between two sweep_progress events at most, and between two looks at the trials.
-PROGRESS_INTERVAL = 0.25
-#: Seconds a trial's end waits for the event batches its task says it sent.
-EVENT_WAIT = 2.0
-#: Seconds cancelled trials have to stop at a progress point before they are dropped.
-CANCEL_GRACE = 1.2
 #: How long a shutting-down kernel waits for each of its sweeps to stop.
 EXIT_GRACE = 3.0
 
@@ -89,12 +86,7 @@ def start_kernel_sweep(
 ) -> Sweep:
     """Check the settings and read the data here (a mistake raises now), then drive the
     sweep from a thread; the returned handle follows it."""
-    check_settings(
-        settings.initial_balance,
-        settings.commission,
-        settings.periods_per_year,
-        settings.progress_every,
-    )
+    settings.check()
     root_dir = sink.server.root_dir if sink.server is not None else None
     source = data if isinstance(data, pd.DataFrame) else validate_data_spec(data, root_dir)
     prices = load_prices(source, root_dir)
@@ -115,18 +107,9 @@ def start_kernel_sweep(
 
 
 @dataclass
-class _Trial:
-    """A trial in flight: which attempt of it is followed, and its events so far."""
+class _Trial(TrialRun):
+    """A trial in flight, and whether its end was taken (later batches are dropped)."""
 
-    backtest_id: str
-    params: dict[str, Any]
-    token: Any
-    future: Any = None
-    attempt: str | None = None
-    attempts: int = 0
-    seen: set[str] = field(default_factory=set)
-    worker: str | None = None
-    received: int = 0
     ended: bool = False
 
 
@@ -278,6 +261,7 @@ class _KernelSweep:
             progress_every=settings.progress_every,
             max_progress_rate=DEFAULT_PROGRESS_RATE,
             root_dir=None,
+            settings=settings.broker,
         )
         trial = _Trial(backtest_id, params, token)
         with self._arrived:
@@ -295,47 +279,24 @@ class _KernelSweep:
 
     def _end(self, trial: _Trial) -> TrialEntry:
         """The trial's end, on its run (after the events its task sent) and on the sweep."""
-        from distributed import KilledWorker
-
         try:
             outcome: TrialOutcome = trial.future.result()
-        except KilledWorker as error:
-            ending = backtest_error(f"the trial's workers kept dying: {error}", "KilledWorker")
         except Exception as error:  # cancelled by the sweep, or lost with the scheduler
-            if self.cancelling:
-                ending = EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})
-            else:
-                ending = backtest_error(f"{type(error).__name__}: {error}", type(error).__name__)
+            ending = task_failure(error, self.cancelling)
         else:
             with self._arrived:
-                if outcome.attempt not in trial.seen:
-                    self._new_attempt(trial, outcome.attempt, outcome.worker)
-                self._arrived.wait_for(
-                    lambda: (
-                        trial.attempt != outcome.attempt or trial.received >= outcome.events_sent
-                    ),
-                    EVENT_WAIT,
-                )
+                notice = trial.settle(outcome)  # no batch of this attempt came first
+                if notice is not None:
+                    self.sink.emit(trial.backtest_id, notice)
+                self._arrived.wait_for(lambda: not trial.missing_events(outcome), EVENT_WAIT)
             ending = EventDraft(outcome.terminal_type, loads(outcome.terminal_data))
         with self._arrived:
             trial.ended = True
             del self._trials[trial.backtest_id]
         self.sink.emit(trial.backtest_id, ending)
-        metrics = objective = error_text = None
-        if ending.type == BACKTEST_COMPLETE:
-            metrics = scalar_metrics(ending.data)
-            objective = metrics.get(self.spec.metric)
-        elif ending.type != BACKTEST_CANCELLED:
-            error_text = ending.data.get("error")
-        entry = TrialEntry(
-            trial.backtest_id,
-            trial.params,
-            TERMINAL_STATUS[ending.type],
-            metrics,
-            objective,
-            error_text,
-            trial.worker,
-            trial.attempts,
+        complete = ending.type == BACKTEST_COMPLETE
+        entry = trial.to_entry(
+            ending, scalar_metrics(ending.data) if complete else None, self.spec.metric
         )
         self._record(entry)
         return entry
@@ -349,32 +310,15 @@ class _KernelSweep:
             trial = self._trials.get(message.get("run"))
             if trial is None or trial.ended:
                 return
-            attempt = message["attempt"]
-            if attempt != trial.attempt:
-                if attempt in trial.seen:
-                    return  # a late batch of an attempt whose worker was lost
-                self._new_attempt(trial, attempt, message["worker"])
-            events = message["events"]
-            skip = max(trial.received + 1 - message["first"], 0)
-            for kind, data, stamp in events[skip:]:
+            taken = trial.take(message)
+            if taken is None:
+                return  # a late batch of an attempt whose worker was lost
+            notices, events, _ = taken
+            for notice in notices:
+                self.sink.emit(trial.backtest_id, notice)
+            for kind, data, stamp in events:
                 self.sink.emit(trial.backtest_id, EventDraft(kind, loads(data), stamp))
-            trial.received = max(trial.received, message["first"] + len(events) - 1)
             self._arrived.notify_all()
-
-    def _new_attempt(self, trial: _Trial, attempt: str, worker: str) -> None:
-        """A task (re)started: a rerun after its worker died says so on the trial's run."""
-        trial.attempts += 1
-        trial.seen.add(attempt)
-        trial.attempt, trial.worker, trial.received = attempt, worker, 0
-        if trial.attempts > 1:
-            message = (
-                f"the worker running this trial was lost; retried on {worker} "
-                f"(attempt {trial.attempts})"
-            )
-            data = {"level": "WARNING", "message": message, "module": "sweep"}
-            self.sink.emit(
-                trial.backtest_id, EventDraft(LOG_ENTRY, {**data, "timestamp": utc_now_iso()})
-            )
 
     # -- the sweep's own events --------------------------------------------------------------
 
@@ -391,17 +335,10 @@ class _KernelSweep:
         if not force and (not self._progress_due or now - self._last_progress < PROGRESS_INTERVAL):
             return
         self._progress_due, self._last_progress = False, now
-        elapsed, ended = now - self.started, self.tally.ended
-        eta = elapsed / ended * (self.spec.total_trials - ended) if ended else None
         with self._arrived:
             running = sum(1 for t in self._trials.values() if t.attempt is not None)
-        data = {
-            "counts": {**self.tally.counts, "running": running},
-            "best": self.tally.best,
-            "elapsed_seconds": elapsed,
-            "eta_seconds": eta,
-            "workers": self.threads,
-        }
+        total = self.spec.total_trials
+        data = sweep_progress(self.tally, self.started, total, running, self.threads)
         self._emit(EventDraft(SWEEP_PROGRESS, data))
 
     def _emit(self, draft: EventDraft) -> None:
@@ -469,16 +406,7 @@ def kernel_client(server: ServerConnection | None) -> Any:
         atexit.register(_shut_down)
         if address is None:
             if _cluster is None or _cluster.status.name != "running":
-                _cluster = LocalCluster(
-                    n_workers=LOCAL_WORKERS,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    dashboard_address=None,
-                    # no dashboard, and its HTTP routes on any free port, not 8787
-                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                    silence_logs=logging.WARNING,
-                )
+                _cluster = LocalCluster(n_workers=LOCAL_WORKERS, **LOCAL_CLUSTER_OPTIONS)
             scheduler = _cluster.scheduler_address
         else:
             scheduler = address

@@ -112,6 +112,12 @@ def test_notebook_strategies_and_dataframes_sweep_with_run_settings(kernel_alone
         result = qm.sweep(frame, strategy, grid, commission=0.001, display=False).result(120)
         assert result.counts["completed"] == result.counts["total"] == len(result.trials)
         same_as_single_runs(result, strategy, frame, commission=0.001)
+    # every run setting reaches every trial: broker settings, conventions, vectorized stops
+    settings = {"commission": 0.001, "spread": 0.0005, "conventions": "backtesting.py",
+                "sl_stop": 0.01, "tp_stop": 0.02}  # fmt: skip
+    result = qm.sweep(frame, "sma_crossover", GRID, display=False, **settings).result(120)
+    assert result.counts["completed"] == 6
+    same_as_single_runs(result, "sma_crossover", frame, **settings)
 
 
 def test_heatmaps_cover_the_grid_and_aggregate_the_other_params_by_max(kernel_alone):
@@ -214,6 +220,8 @@ async def test_cancel_keeps_the_finished_trials_and_ends_within_seconds(kernel_a
         (SAMPLE, "sma_crossover", GRID, {"maximize": "profit"}, ParamError, "maximize"),
         (SAMPLE, "sma_crossover", GRID, {"method": "random"}, ParamError, "max_trials"),
         (SAMPLE, "sma_crossover", GRID, {"commission": 2}, ParamError, "commission"),
+        (SAMPLE, "sma_crossover", GRID, {"spread": -1}, ParamError, "spread"),
+        (SAMPLE, "sma_crossover", GRID, {"log_trades": -1}, ParamError, "log_trades"),
         (SAMPLE, "no_such_strategy", GRID, {}, ParamError, "strategy"),
         ("no_such_file.csv", "sma_crossover", GRID, {}, DataError, None),
     ],
@@ -225,6 +233,11 @@ def test_a_mistake_raises_the_engines_error_naming_the_field(
         qm.sweep(data, strategy, grid, display=False, **options)
     assert getattr(raised.value, "param", None) == field
     assert library_frames(raised.value.__traceback__) == ["sweep"]
+
+
+def test_an_unknown_run_setting_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*: sprad"):
+        qm.sweep(SAMPLE, "sma_crossover", GRID, sprad=0.001)
 
 
 def test_the_old_argument_order_is_refused_with_the_right_one():

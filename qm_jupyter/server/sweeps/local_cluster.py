@@ -13,7 +13,6 @@ the server wanted: /ws latency during a sweep 0.39x of idle).
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -36,15 +35,10 @@ def dask_setup(worker: object) -> None:
 def main(n_workers: int) -> None:
     from distributed import LocalCluster
 
+    from ...sweep_trials import LOCAL_CLUSTER_OPTIONS
+
     with LocalCluster(
-        n_workers=n_workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        silence_logs=logging.WARNING,
-        preload=[__spec__.name],
+        n_workers=n_workers, preload=[__spec__.name], **LOCAL_CLUSTER_OPTIONS
     ) as cluster:
         print(cluster.scheduler_address, flush=True)
         sys.stdin.read()  # until the server closes it

@@ -35,7 +35,6 @@ import orjson
 from ...engine import DataError, ParamError, get_strategy, load_prices, validate_params
 from ...engine.registry import StrategyLike
 from ...events import (
-    BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
     LOG_ENTRY,
     SWEEP_CANCELLED,
@@ -43,7 +42,6 @@ from ...events import (
     SWEEP_PROGRESS,
     SWEEP_START,
     SWEEP_TRIAL,
-    TERMINAL_STATUS,
     EventDraft,
     backtest_error,
     loads,
@@ -52,18 +50,19 @@ from ...events import (
 )
 from ...jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial, sweep_data
 from ...sweep_spec import Search, Tally, TrialEntry, make_search
+from ...sweep_trials import (
+    CANCEL_GRACE,
+    EVENT_WAIT,
+    PROGRESS_INTERVAL,
+    TrialRun,
+    sweep_progress,
+    task_failure,
+)
 from ..hub import EventHub, RunClosedError
 from ..store import SweepRecord, sweep_key
 from ..strategy_catalog import USER_MODULE_PREFIX
 from .cluster import ClusterUnavailable, DaskCluster
 from .request import SweepRequest, parse_sweep_request
-
-#: Seconds between two sweep_progress events at most (a few a second).
-PROGRESS_INTERVAL = 0.25
-#: Seconds a trial's end waits for the event batches its task says it sent.
-EVENT_WAIT = 2.0
-#: Seconds cancelled trials have to stop at a progress point before they are dropped.
-CANCEL_GRACE = 1.2
 
 
 @dataclass(frozen=True)
@@ -78,18 +77,10 @@ class SweepLimits:
 
 
 @dataclass
-class _Trial:
-    """A trial in flight: which attempt of it the server follows, and its events so far."""
+class _Trial(TrialRun):
+    """A trial in flight on the server's loop: set when a batch of it arrives, its entry
+    once it ended, and whether it ended with the scheduler's connection."""
 
-    backtest_id: str
-    params: dict[str, Any]
-    token: Any
-    future: Any = None
-    attempt: str | None = None
-    attempts: int = 0
-    seen: set[str] = field(default_factory=set)
-    worker: str | None = None
-    received: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     entry: TrialEntry | None = None
     lost_scheduler: bool = False
@@ -421,57 +412,40 @@ class SweepRunner:
 
     async def _follow(self, sweep: _Sweep, trial: _Trial) -> None:
         """Await one trial's task; publish its end on its run, and its entry on the sweep."""
-        from distributed import KilledWorker
-
         try:
             outcome: TrialOutcome = await trial.future
             trial.future.release()  # the result is in hand: the cluster may forget it
-        except KilledWorker as error:
-            ending = backtest_error(f"the trial's workers kept dying: {error}", "KilledWorker")
         except Exception as error:  # cancelled (by us, or with the lost scheduler), or a crash
-            if sweep.cancelling:
-                ending = EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})
-            elif getattr(trial.future, "status", "") == "cancelled":
+            if not sweep.cancelling and getattr(trial.future, "status", "") == "cancelled":
                 trial.lost_scheduler = True
                 ending = backtest_error(
                     f"lost the connection to the Dask scheduler at {self.cluster.where}",
                     "SchedulerLost",
                 )
             else:
-                ending = backtest_error(f"{type(error).__name__}: {error}", type(error).__name__)
+                ending = task_failure(error, sweep.cancelling)
         else:
-            if outcome.attempt not in trial.seen:
-                self._new_attempt(trial, outcome.attempt, outcome.worker)
+            before = trial.attempts
+            notice = trial.settle(outcome)  # no batch of this attempt came first
+            if before == 0:
+                self.hub.mark_running(trial.backtest_id)
+            elif notice is not None:
+                self._publish_run(trial.backtest_id, [notice])
             await self._await_events(trial, outcome)
             complete = outcome.terminal_type == BACKTEST_COMPLETE
             # A completed trial's result (its chart: hundreds of KB) is framed as it came.
             data = orjson.Fragment if complete else orjson.loads
             ending = EventDraft(outcome.terminal_type, data(outcome.terminal_data))
         self._end_trial_run(trial, ending)
-        status = TERMINAL_STATUS[ending.type]
-        metrics = objective = error_text = None
-        if ending.type == BACKTEST_COMPLETE:
-            metrics = outcome.metrics
-            objective = metrics.get(sweep.request.spec.metric)
-        elif status == "failed":
-            error_text = ending.data.get("error")
-        trial.entry = TrialEntry(
-            trial.backtest_id,
-            trial.params,
-            status,
-            metrics,
-            objective,
-            error_text,
-            trial.worker,
-            trial.attempts,
-        )
+        metrics = outcome.metrics if ending.type == BACKTEST_COMPLETE else None
+        trial.entry = trial.to_entry(ending, metrics, sweep.request.spec.metric)
         self._record(sweep, trial.entry)
         sweep.ended.put_nowait(trial)
 
     async def _await_events(self, trial: _Trial, outcome: TrialOutcome) -> None:
         """Wait (a little) for the batches the trial's task sent before it returned."""
         deadline = time.monotonic() + EVENT_WAIT
-        while trial.attempt == outcome.attempt and trial.received < outcome.events_sent:
+        while trial.missing_events(outcome):
             left = deadline - time.monotonic()
             if left <= 0:
                 return
@@ -493,41 +467,24 @@ class SweepRunner:
         trial = sweep.trials.get(message.get("run"))
         if trial is None or trial.entry is not None:
             return
-        attempt = message["attempt"]
-        if attempt != trial.attempt:
-            if attempt in trial.seen:
-                return  # a late batch of an attempt whose worker was lost
-            self._new_attempt(trial, attempt, message["worker"])
-        first, events = message["first"], message["events"]
-        skip = trial.received + 1 - first
-        if skip < 0:
-            self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, -skip)
+        before = trial.attempts
+        taken = trial.take(message)
+        if taken is None:
+            return  # a late batch of an attempt whose worker was lost
+        notices, events, lost = taken
+        if before == 0:
+            self.hub.mark_running(trial.backtest_id)
+        if lost:
+            self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, lost)
         drafts = [
             EventDraft(
                 kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
             )
-            for kind, data, stamp in events[max(skip, 0) :]
+            for kind, data, stamp in events
         ]
-        trial.received = max(trial.received, first + len(events) - 1)
-        if drafts:
-            self._publish_run(trial.backtest_id, drafts)
+        if notices or drafts:
+            self._publish_run(trial.backtest_id, [*notices, *drafts])
         trial.arrived.set()
-
-    def _new_attempt(self, trial: _Trial, attempt: str, worker: str) -> None:
-        trial.attempts += 1
-        trial.seen.add(attempt)
-        trial.attempt, trial.worker, trial.received = attempt, worker, 0
-        if trial.attempts == 1:
-            self.hub.mark_running(trial.backtest_id)
-            return
-        message = (
-            f"the worker running this trial was lost; retried on {worker} "
-            f"(attempt {trial.attempts})"
-        )
-        data = {"level": "WARNING", "message": message, "module": "sweep"}
-        self._publish_run(
-            trial.backtest_id, [EventDraft(LOG_ENTRY, {**data, "timestamp": utc_now_iso()})]
-        )
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -544,21 +501,10 @@ class SweepRunner:
         if not force and (not sweep.progress_due or now - sweep.last_progress < PROGRESS_INTERVAL):
             return
         sweep.progress_due, sweep.last_progress = False, now
-        tally, elapsed = sweep.tally, now - sweep.started
-        ended, total = tally.ended, sweep.request.spec.total_trials
-        eta = elapsed / ended * (total - ended) if ended else None
         running = sum(1 for t in sweep.trials.values() if t.entry is None and t.attempt)
-        self._publish(
-            sweep,
-            SWEEP_PROGRESS,
-            {
-                "counts": {**tally.counts, "running": running},
-                "best": tally.best,
-                "elapsed_seconds": elapsed,
-                "eta_seconds": eta,
-                "workers": sweep.threads,
-            },
-        )
+        total = sweep.request.spec.total_trials
+        data = sweep_progress(sweep.tally, sweep.started, total, running, sweep.threads)
+        self._publish(sweep, SWEEP_PROGRESS, data)
 
     def _final(self, sweep: _Sweep) -> dict[str, Any]:
         tally = sweep.tally

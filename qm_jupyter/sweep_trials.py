@@ -1,0 +1,145 @@
+"""Following a sweep's trials on Dask: what the server's and a kernel's sweep drivers share.
+
+A trial is a Dask task (:func:`qm_jupyter.jobs.run_trial`) that may run more than once (a
+rerun after its worker died is a new attempt). Its events arrive in batches on the sweep's
+Dask topic, numbered per attempt, and its end in the task's result. :class:`TrialRun` keeps
+which attempt is followed and how many of its events arrived, so that each event reaches the
+trial's run once and in order; the drivers differ only in where they wait (the server's
+event loop, a kernel's thread) and where the events go (the hub, the kernel's sink).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import (
+    BACKTEST_CANCELLED,
+    BACKTEST_COMPLETE,
+    LOG_ENTRY,
+    TERMINAL_STATUS,
+    EventDraft,
+    backtest_error,
+    utc_now_iso,
+)
+from .jobs import TrialOutcome
+from .sweep_spec import Tally, TrialEntry
+
+#: Seconds between two sweep_progress events at most, and between two looks at the trials.
+PROGRESS_INTERVAL = 0.25
+#: Seconds a trial's end waits for the event batches its task says it sent.
+EVENT_WAIT = 2.0
+#: Seconds cancelled trials have to stop at a progress point before they are dropped.
+CANCEL_GRACE = 1.2
+#: A local Dask cluster for sweeps (the server's embedded one, a kernel's own): one
+#: single-threaded worker process per core (a trial holds the GIL), on 127.0.0.1 only, and no
+#: dashboard (its HTTP routes on any free port, never a fixed 8787 that another may hold).
+LOCAL_CLUSTER_OPTIONS: dict[str, Any] = {
+    "threads_per_worker": 1,
+    "processes": True,
+    "host": "127.0.0.1",
+    "dashboard_address": None,
+    "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"},
+    "silence_logs": logging.WARNING,
+}
+
+
+@dataclass
+class TrialRun:
+    """A trial in flight: its run, the search's token for it, its task, which attempt of the
+    task is followed and how many of that attempt's events arrived."""
+
+    backtest_id: str
+    params: dict[str, Any]
+    token: Any
+    future: Any = None
+    attempt: str | None = None
+    attempts: int = 0
+    seen: set[str] = field(default_factory=set)
+    worker: str | None = None
+    received: int = 0
+
+    def follow(self, attempt: str, worker: str) -> EventDraft | None:
+        """Follow a (re)started task; a rerun gives the WARNING that its run shows."""
+        self.attempts += 1
+        self.seen.add(attempt)
+        self.attempt, self.worker, self.received = attempt, worker, 0
+        if self.attempts == 1:
+            return None
+        message = (
+            f"the worker running this trial was lost; retried on {worker} (attempt {self.attempts})"
+        )
+        data = {"level": "WARNING", "message": message, "module": "sweep"}
+        return EventDraft(LOG_ENTRY, {**data, "timestamp": utc_now_iso()})
+
+    def take(self, message: dict[str, Any]) -> tuple[list[EventDraft], list[list], int] | None:
+        """A batch from the sweep's topic: (a retry WARNING to publish first, if the batch
+        starts a new attempt; the batch's ``[type, data, timestamp]`` events not seen yet;
+        how many events went missing before them), or None for a late batch of an attempt
+        no longer followed."""
+        notices = []
+        if message["attempt"] != self.attempt:
+            if message["attempt"] in self.seen:
+                return None
+            notice = self.follow(message["attempt"], message["worker"])
+            notices = [notice] if notice else []
+        first, events = message["first"], message["events"]
+        skip = self.received + 1 - first
+        self.received = max(self.received, first + len(events) - 1)
+        return notices, events[max(skip, 0) :], max(-skip, 0)
+
+    def settle(self, outcome: TrialOutcome) -> EventDraft | None:
+        """The task returned: follow its attempt if no batch of it came first (a retry
+        WARNING, as :meth:`follow`)."""
+        return (
+            None if outcome.attempt in self.seen else self.follow(outcome.attempt, outcome.worker)
+        )
+
+    def missing_events(self, outcome: TrialOutcome) -> bool:
+        """Whether batches the returned task sent have yet to arrive."""
+        return self.attempt == outcome.attempt and self.received < outcome.events_sent
+
+    def to_entry(
+        self, ending: EventDraft, metrics: dict[str, Any] | None, metric: str
+    ) -> TrialEntry:
+        """The trial's line on the sweep, from its run's terminal event."""
+        status = TERMINAL_STATUS[ending.type]
+        complete = ending.type == BACKTEST_COMPLETE
+        return TrialEntry(
+            self.backtest_id,
+            self.params,
+            status,
+            metrics if complete else None,
+            metrics.get(metric) if complete and metrics else None,
+            ending.data.get("error") if status == "failed" else None,
+            self.worker,
+            self.attempts,
+        )
+
+
+def task_failure(error: BaseException, cancelling: bool) -> EventDraft:
+    """A trial's end when its task raised: its workers kept dying, the sweep cancelled it,
+    or anything else (the error's type and text)."""
+    from distributed import KilledWorker  # only where sweeps run: kernels import this too
+
+    if isinstance(error, KilledWorker):
+        return backtest_error(f"the trial's workers kept dying: {error}", "KilledWorker")
+    if cancelling:
+        return EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0})
+    return backtest_error(f"{type(error).__name__}: {error}", type(error).__name__)
+
+
+def sweep_progress(
+    tally: Tally, started: float, total: int, running: int, threads: int
+) -> dict[str, Any]:
+    """A ``sweep_progress`` event's data: counts, best so far, elapsed time and ETA."""
+    elapsed, ended = time.monotonic() - started, tally.ended
+    return {
+        "counts": {**tally.counts, "running": running},
+        "best": tally.best,
+        "elapsed_seconds": elapsed,
+        "eta_seconds": elapsed / ended * (total - ended) if ended else None,
+        "workers": threads,
+    }
