@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import underwater
+from .reporting import iso_times
 
 #: The trade fields a chart marks (entries and exits, long and short).
 CHART_TRADE_FIELDS = (
@@ -62,7 +63,7 @@ def run_chart(
     drawdown = np.minimum.reduceat(underwater(values), starts) - 1.0
     ohlc = {name: prices[name].to_numpy(dtype=float) for name in ("open", "high", "low", "close")}
     return {
-        "time": _iso(prices.index[starts]),
+        "time": iso_times(prices.index[starts]),
         "open": ohlc["open"][starts].tolist(),
         "high": np.maximum.reduceat(ohlc["high"], starts).tolist(),
         "low": np.minimum.reduceat(ohlc["low"], starts).tolist(),
@@ -80,8 +81,8 @@ def _chart_trades(trades: pd.DataFrame, max_trades: int) -> list[dict[str, Any]]
         keep = np.sort(np.argsort(-trades["pnl"].abs().to_numpy(), kind="stable")[:max_trades])
         trades = trades.iloc[keep]
     columns = {
-        "entry_time": _iso(pd.DatetimeIndex(trades["entry_time"])),
-        "exit_time": _iso(pd.DatetimeIndex(trades["exit_time"])),
+        "entry_time": iso_times(pd.DatetimeIndex(trades["entry_time"])),
+        "exit_time": iso_times(pd.DatetimeIndex(trades["exit_time"])),
         **{
             name: trades[name].tolist()
             for name in ("entry_price", "exit_price", "size", "pnl", "exit_reason")
@@ -89,8 +90,3 @@ def _chart_trades(trades: pd.DataFrame, max_trades: int) -> list[dict[str, Any]]
     }
     rows = zip(*columns.values(), strict=True)
     return [dict(zip(CHART_TRADE_FIELDS, row, strict=True)) for row in rows]
-
-
-def _iso(times: pd.DatetimeIndex) -> list[str]:
-    """ISO 8601 strings, with the zone's offset when the times have one."""
-    return [t.isoformat() for t in times]

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import underwater
+from .reporting import iso_times
 
 
 def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
@@ -42,5 +43,5 @@ def curve_points(curve: pd.Series, columns: int = 499) -> list[list]:
     indices = envelope_indices(values, columns)
     if len(values):
         indices = np.union1d(indices, deepest_drawdown(values))
-    times = curve.index[indices]
-    return [[t.isoformat(), float(v)] for t, v in zip(times, values[indices], strict=True)]
+    times = iso_times(curve.index[indices])
+    return [list(point) for point in zip(times, values[indices].tolist(), strict=True)]

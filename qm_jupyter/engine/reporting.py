@@ -155,10 +155,24 @@ class Progress:
             )
 
 
+def iso_times(times: pd.DatetimeIndex) -> list[str]:
+    """ISO 8601 strings as ``Timestamp.isoformat`` writes them (with the zone's offset when
+    the times have one): at once for naive or UTC times on whole seconds, the usual bars,
+    else one by one."""
+    if times.tz is None or str(times.tz) == "UTC":
+        wall = times.tz_localize(None).to_numpy()
+        seconds = wall.astype("datetime64[s]")
+        if (seconds == wall).all():
+            text = np.datetime_as_string(seconds, unit="s").tolist()
+            return text if times.tz is None else [t + "+00:00" for t in text]
+    return [t.isoformat() for t in times]
+
+
 class BarTimes:
     """ISO 8601 times of a run's bars, cheap one at a time (integers, no pandas per call)."""
 
     def __init__(self, index: pd.DatetimeIndex) -> None:
+        self._index = index
         self._micros = index.as_unit("us").asi8
         self._tz = index.tz
 
@@ -169,12 +183,8 @@ class BarTimes:
         return moment.isoformat()
 
     def iso_many(self, bars: np.ndarray) -> list[str]:
-        """``iso`` of many bars: vectorized for naive or UTC times on whole seconds."""
-        micros = self._micros[bars]
-        if (self._tz is None or str(self._tz) == "UTC") and not (micros % 1_000_000).any():
-            text = np.datetime_as_string(micros.astype("datetime64[us]"), unit="s").tolist()
-            return text if self._tz is None else [t + "+00:00" for t in text]
-        return [self.iso(bar) for bar in bars.tolist()]
+        """``iso`` of many bars (see :func:`iso_times`)."""
+        return iso_times(self._index[bars])
 
 
 class TradeLog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qm_jupyter.engine import (
@@ -14,6 +15,7 @@ from qm_jupyter.engine import (
     VectorStrategy,
     run_backtest,
 )
+from qm_jupyter.engine.reporting import iso_times
 
 SAMPLE = {"sample": "gbm", "bars": 1050, "seed": 4}
 
@@ -242,3 +244,12 @@ def test_the_final_line_rounds_its_figures(recorder):
     sharpe = final.split("sharpe ")[1].split(",")[0]
     assert len(sharpe.split(".")[1]) == 2, final
     assert "max drawdown -" in final and "%" in final
+
+
+@pytest.mark.parametrize(
+    ("freq", "tz"),
+    [("h", "UTC"), ("min", None), ("1500ms", "UTC"), ("h", "Europe/Berlin"), ("D", "Asia/Tokyo")],
+)
+def test_iso_times_write_what_timestamp_isoformat_writes(freq, tz):
+    times = pd.date_range("2020-03-28 22:00", periods=50, freq=freq, tz=tz)
+    assert iso_times(times) == [t.isoformat() for t in times]
