@@ -41,6 +41,9 @@ export function formatDuration(seconds: number | null | undefined): string {
 	return `${s}s`;
 }
 
+/** A stored ISO time as "2026-01-01 12:34:56" (as the server wrote it, no conversion). */
+export const formatWhen = (iso: string): string => iso.replace('T', ' ').slice(0, 19);
+
 /** A run's params as `fast=10, slow=30`, in the order the run gave them. */
 export function formatParams(params: Record<string, ParamValue> | undefined): string {
 	const entries = Object.entries(params ?? {});

@@ -317,6 +317,8 @@ export const SWEEP_EVENT_TYPES: readonly SweepEvent['type'][] = [
 	'sweep_cancelled'
 ];
 
+export const SWEEP_TERMINAL_EVENT_TYPES: readonly SweepEvent['type'][] = ['sweep_complete', 'sweep_error', 'sweep_cancelled'];
+
 /** Any numbered event of a run's or a sweep's stream. */
 export type StreamEvent = BacktestEvent | SweepEvent;
 
