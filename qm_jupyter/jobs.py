@@ -160,6 +160,7 @@ class StreamObserver:
         self.streamer = streamer
         self.on_start = streamer.on_start
         self.on_progress = streamer.on_progress
+        self.progress_due = streamer.progress_due
         self.log_level = logger.getEffectiveLevel()
         handler = sole_stream_handler(logger, self.log_level)
         self.on_log = handler.stream if handler else functools.partial(log_line, logger)

@@ -148,6 +148,10 @@ class BacktestProgressStreamer:
             **({} if time is None else {"time": time, "price": price}),
         )
 
+    def progress_due(self) -> bool:
+        """Whether a progress point now would be sent (not folded away by the rate)."""
+        return not self.finished and time.monotonic() - self._last_emit >= self.min_interval
+
     def on_complete(self, metrics: dict[str, Any]) -> None:
         self._emit(BACKTEST_COMPLETE, dict(metrics))
         self.finished = True

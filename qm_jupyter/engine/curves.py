@@ -8,8 +8,6 @@ is the run's ``max_drawdown``, not a shallower one.
 
 from __future__ import annotations
 
-from itertools import pairwise
-
 import numpy as np
 import pandas as pd
 
@@ -18,16 +16,23 @@ from .reporting import iso_times
 
 
 def envelope_indices(values: np.ndarray, columns: int) -> np.ndarray:
-    """Indices of the first and last point and of each column's min and max, in order."""
+    """Indices of the first and last point and of each column's min and max, in order.
+
+    Columns are ``ceil(n / columns)`` points wide (the last one narrower), so that all but
+    the last are one 2-D view of the curve, reduced at once with no copy.
+    """
     n = len(values)
     if n <= 2 * columns:
         return np.arange(n)
-    edges = np.linspace(0, n, columns + 1).astype(int)
-    picked = {0, n - 1}
-    for start, stop in pairwise(edges):
-        chunk = values[start:stop]
-        picked.update((start + int(chunk.argmin()), start + int(chunk.argmax())))
-    return np.asarray(sorted(picked))
+    width = -(-n // columns)
+    whole = n // width * width
+    grid = values[:whole].reshape(-1, width)
+    starts = np.arange(0, whole, width)
+    picked = [np.array([0, n - 1]), starts + grid.argmin(axis=1), starts + grid.argmax(axis=1)]
+    if whole < n:
+        tail = values[whole:]
+        picked.append(np.array([whole + tail.argmin(), whole + tail.argmax()]))
+    return np.unique(np.concatenate(picked))
 
 
 def deepest_drawdown(values: np.ndarray) -> tuple[int, int]:

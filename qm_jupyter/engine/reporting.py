@@ -70,6 +70,11 @@ class RunObserver(Protocol):
         `time` and `price` are the last processed bar's (ISO 8601) time and close, so a chart
         can mark equity to market while the run goes."""
 
+    def progress_due(self) -> bool:
+        """Optional: whether an ``on_progress`` now would be reported. A watcher that folds
+        progress to a rate says False between two reports, and the engine then skips the
+        call (a run has thousands of progress points); the last one always comes."""
+
     def on_log(self, level: int, source: str, message: str) -> None:
         """A log line of the run (a `logging` level): `source` is "engine" (start, trades, end,
         warnings) or "strategy" (`Strategy.log`). Lines below the observer's optional
@@ -134,6 +139,7 @@ class Progress:
         self.should_stop = should_stop
         self.times = times
         self.close = close
+        self._due = getattr(observer, "progress_due", None)
 
     def check_stop(self, bars_processed: int) -> None:
         """Raise BacktestCancelled if the caller asked the run to stop."""
@@ -142,6 +148,9 @@ class Progress:
 
     def __call__(self, bars_processed: int, trades_count: int, equity: float) -> None:
         self.check_stop(bars_processed)
+        due = self._due
+        if due is not None and bars_processed < self.total_bars and not due():
+            return
         if self.observer is not None:
             last = bars_processed - 1
             self.observer.on_progress(

@@ -84,23 +84,22 @@ class BacktestResult:
 
 def trades_frame(ledger: Ledger, index: pd.DatetimeIndex) -> pd.DataFrame:
     """`result.trades` of a vectorized run (all-in: no tags)."""
-    frame = pd.DataFrame(
-        {
-            "size": ledger.units,
-            "entry_bar": ledger.entry_bar,
-            "exit_bar": ledger.exit_bar,
-            "entry_time": index[ledger.entry_bar],
-            "exit_time": index[ledger.exit_bar],
-            "entry_price": ledger.entry_price,
-            "exit_price": ledger.exit_price,
-            "sl": ledger.sl,
-            "tp": ledger.tp,
-            "pnl": ledger.pnl,
-            "commission": ledger.fees,
-            "return": ledger.returns,
-            "tag": pd.Series([None] * len(ledger), dtype=object),
-            "exit_reason": pd.Series(ledger.exit_reason, dtype=object),
-        },
-        columns=list(TRADE_COLUMNS),
-    )
-    return frame.astype(FLOAT_COLUMNS)
+    columns = {
+        "size": ledger.units,
+        "entry_bar": ledger.entry_bar,
+        "exit_bar": ledger.exit_bar,
+        "entry_time": index[ledger.entry_bar],
+        "exit_time": index[ledger.exit_bar],
+        "entry_price": ledger.entry_price,
+        "exit_price": ledger.exit_price,
+        "sl": ledger.sl,
+        "tp": ledger.tp,
+        "pnl": ledger.pnl,
+        "commission": ledger.fees,
+        "return": ledger.returns,
+        "tag": pd.Series([None] * len(ledger), dtype=object),
+        "exit_reason": pd.Series(ledger.exit_reason, dtype=object),
+    }
+    for name, dtype in FLOAT_COLUMNS.items():  # in place of a whole-frame astype (a copy)
+        columns[name] = np.asarray(columns[name], dtype=dtype)
+    return pd.DataFrame(columns, columns=list(TRADE_COLUMNS))
