@@ -29,6 +29,8 @@ from .spec import resolve_data_path, validate_data_spec
 PRICE_COLUMNS = ("open", "high", "low", "close")
 COLUMNS = (*PRICE_COLUMNS, "volume")
 _TIME_NAMES = ("time", "timestamp", "date", "datetime")
+#: Bytes read at once from a CSV file.
+_READ_BUFFER = 8 << 20
 
 DataSource = pd.DataFrame | str | os.PathLike[str] | dict[str, Any]
 
@@ -190,15 +192,18 @@ def _read_csv_with_arrow(path: Path, header: list[str], usecols: list[str]) -> p
     if it rejects the file or would change its times, which pandas then reads (and names the
     problem)."""
     try:
-        table = arrow_csv.read_csv(
-            path,
-            # pandas' names for the header (a blank first name is "Unnamed: 0"), so both agree
-            read_options=arrow_csv.ReadOptions(column_names=header, skip_rows=1),
-            convert_options=arrow_csv.ConvertOptions(
-                include_columns=usecols,
-                column_types={name: pa.float64() for name in usecols[1:]},
-            ),
-        )
+        # Read through one sequential buffered stream: given the path, the reader's threads
+        # read a file that is not in the page cache 2x slower than it parses it.
+        with pa.input_stream(str(path), buffer_size=_READ_BUFFER) as stream:
+            table = arrow_csv.read_csv(
+                stream,
+                # pandas' names for the header (a blank first name is "Unnamed: 0"), as pandas
+                read_options=arrow_csv.ReadOptions(column_names=header, skip_rows=1),
+                convert_options=arrow_csv.ConvertOptions(
+                    include_columns=usecols,
+                    column_types={name: pa.float64() for name in usecols[1:]},
+                ),
+            )
     except (pa.ArrowException, ValueError, TypeError):
         return None
     times = table.column(usecols[0]).type

@@ -19,6 +19,8 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+import pyarrow
+
 from ..events import EventDraft, encode
 from ..jobs import Job, run_job, warm_up
 from ..sinks import BatchingSink, set_default_sink
@@ -89,6 +91,9 @@ def main(argv: list[str]) -> None:
     # skip collecting them (the optimizations the logging HOWTO documents).
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None
+    # pyarrow sizes its thread pool from OMP_NUM_THREADS, which the pool sets to 1 for the
+    # math libraries: the CSV reader gets the cores back (parsing is the same on any count).
+    pyarrow.set_cpu_count(os.cpu_count() or 1)
     jobs = Connection(int(argv[1]), writable=False)
     events = Connection(int(argv[2]), readable=False)
     serve(jobs, events)
