@@ -14,6 +14,7 @@ NOISY_RUN = {
     "strategy": "sma_crossover_bars",
     "params": {"fast": 2, "slow": 3},
     "data": {"sample": "gbm", "bars": 1_000_000, "seed": 5, "freq": "1min"},
+    "log_trades": True,
 }
 SLOW_CLIENT_FLAGS = (
     "--QuantMindExtension.subscriber_buffer=100",

@@ -226,6 +226,7 @@ def test_progress_and_log_agree_after_every_event_of_a_folded_kernel_run(kernel_
         data={"sample": "gbm", "bars": 300_000, "seed": 2},
         strategy="sma_crossover",
         params={"fast": 5, "slow": 20},
+        log_trades=True,
         display=False,
     )
     moments = []

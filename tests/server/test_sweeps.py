@@ -26,10 +26,12 @@ def qm_config() -> dict[str, Any]:
 
 
 def embedded_cluster_workers() -> list[psutil.Process]:
-    """The Dask worker processes of the embedded cluster this test's server started."""
+    """The Dask worker processes of the embedded cluster this test's server started (the
+    server runs in this process; a server of another test's, in a process of its own, may
+    have a cluster too, a grandchild of this one)."""
     (cluster,) = [
         p
-        for p in psutil.Process().children(recursive=True)
+        for p in psutil.Process().children()
         if "qm_jupyter.server.sweeps.local_cluster" in p.cmdline()
     ]
     return [p for p in cluster.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
