@@ -402,6 +402,16 @@ class CLICluster(DaskCLICluster):
             client.wait_for_workers(n, timeout=90)
 
 
+def warm_up_workers(js, csv: Path, n: int) -> None:
+    """Warm-up sweeps until each of the `n` workers ran a trial (the engine imported, the
+    data on it): Dask puts a short sweep's trials where the data is, all on one worker."""
+    warm = sweep_body(csv, {"fast": [5, 10, 15, 20, 25], "slow": [60, 70, 80, 90]})
+    for _ in range(5):
+        if len({t["worker"] for t in run_sweep(js, warm)["trials"]}) == n:
+            return
+    raise RuntimeError(f"warm-up sweeps did not reach all {n} workers")
+
+
 def bench_scaling(tmp: Path, csv_bars: int, sizes: Sizes, repeat: int) -> None:
     grid_ = grid(sizes)
     combos = len(span(*sizes.fast)) * len(span(*sizes.slow))
@@ -421,8 +431,7 @@ def bench_scaling(tmp: Path, csv_bars: int, sizes: Sizes, repeat: int) -> None:
             for _ in range(repeat):
                 for n in (1, 2):
                     cluster.set_workers(n)
-                    warm = sweep_body(csv, {"fast": [5, 10], "slow": [60, 80]})
-                    run_sweep(server.js, warm)  # the engine imported, the data on the workers
+                    warm_up_workers(server.js, csv, n)
                     for strategy in ("sma_crossover", "sma_crossover_bars"):
                         run = run_sweep(server.js, sweep_body(csv, grid_, strategy))
                         workers = {t["worker"] for t in run["trials"]}

@@ -25,7 +25,7 @@ import pandas as pd
 
 from .engine import BacktestCancelled, BacktestResult, run_backtest
 from .engine.chart_data import run_chart
-from .engine.curves import curve_points
+from .engine.curves import CURVE_COLUMNS, curve_points
 from .engine.data import DataSource, warm_up_reader
 from .engine.registry import StrategyLike
 from .engine.stats import stats_to_wire
@@ -75,18 +75,24 @@ class Job:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+#: Columns of a sweep trial's ``equity_curve``: at most 204 points (about 10 KB; a run's
+#: has up to 1,002), as a trial's end goes to every watcher of every trial, many a second.
+SUMMARY_CURVE_COLUMNS = 100
+
+
 def run_job(
     job: Job,
     sink: EventSink,
     should_stop: Callable[[], bool],
     *,
     log_level: int = logging.INFO,
-    chart: bool = True,
+    summary: bool = False,
 ) -> BacktestResult | None:
     """Run one backtest, reporting everything through the seed's logging API.
 
-    Lines below `log_level` are never formatted; without `chart`, ``backtest_complete`` has
-    no ``chart`` (a sweep trial's summary: it would go to every watcher of every trial).
+    Lines below `log_level` are never formatted. A `summary` end (a sweep trial's: it goes to
+    every watcher of every trial) has no ``chart`` and a coarser ``equity_curve``
+    (:data:`SUMMARY_CURVE_COLUMNS`).
     Returns the result, or None when the run failed or was cancelled (which its terminal
     event says).
     """
@@ -110,9 +116,9 @@ def run_job(
             root_dir=job.root_dir,
         )
         observer.complete(
-            curve_points(result.equity),
+            curve_points(result.equity, SUMMARY_CURVE_COLUMNS if summary else CURVE_COLUMNS),
             stats_to_wire(result.stats),
-            run_chart(result.data, result.equity, result.trades) if chart else None,
+            None if summary else run_chart(result.data, result.equity, result.trades),
         )
         return result
     except BacktestCancelled as cancelled:
@@ -258,9 +264,10 @@ def sweep_data(prices: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
-    """Run one trial in a Dask task. It first announces its attempt (a task rerun after its
-    worker died is a new attempt), streams its events on the sweep's topic, and returns its
-    terminal event; a failing strategy is a failed trial, never a failed task."""
+    """Run one trial in a Dask task. It streams its events on the sweep's topic, each batch
+    with its attempt (a task rerun after its worker died is a new attempt; its start, the
+    first batch, leaves at once), and returns its terminal event; a failing strategy is a
+    failed trial, never a failed task."""
     from distributed import get_worker  # only where trials run: kernels import jobs too
 
     worker = get_worker()
@@ -271,24 +278,15 @@ def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
         worker.log_event(trial.topic, message)
 
     sink = TrialSink(send, job.backtest_id, attempt, worker.address, full=trial.full_events)
-    send(
-        {
-            "run": job.backtest_id,
-            "attempt": attempt,
-            "worker": worker.address,
-            "first": 1,
-            "events": [],
-        }
-    )
     try:
-        # A summary trial streams no INFO line (never formatted) and no chart (a few hundred
-        # KB to every watcher of every trial): its run keeps the equity curve and stats.
+        # A summary trial streams no INFO line (never formatted) and a summary end: its run
+        # keeps its stats and a coarser equity curve, no chart.
         run_job(
             replace(job, data=data),
             sink,
             lambda: trial.sweep_id in CANCELLED_SWEEPS,
             log_level=logging.INFO if trial.full_events else logging.WARNING,
-            chart=trial.full_events,
+            summary=not trial.full_events,
         )
     finally:
         sink.close()

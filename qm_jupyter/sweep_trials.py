@@ -33,6 +33,10 @@ PROGRESS_INTERVAL = 0.25
 EVENT_WAIT = 2.0
 #: Seconds cancelled trials have to stop at a progress point before they are dropped.
 CANCEL_GRACE = 1.2
+#: Trials a grid or random sweep keeps in flight per worker thread: a worker that ends one
+#: has the next at hand (queued by Dask) instead of idling until the driver hears of the end
+#: and submits another (2 -> 6: 2 workers over 1 went from 1.3x to 1.8x, 0.14 s trials).
+QUEUED_PER_THREAD = 6
 #: A local Dask cluster for sweeps (the server's embedded one, a kernel's own): one
 #: single-threaded worker process per core (a trial holds the GIL), on 127.0.0.1 only, and no
 #: dashboard (its HTTP routes on any free port, never a fixed 8787 that another may hold).
@@ -117,6 +121,12 @@ class TrialRun:
             self.worker,
             self.attempts,
         )
+
+
+def in_flight_limit(threads: int, method: str) -> int:
+    """How many trials to keep in flight: one per thread for ``tpe`` (each ask learns from
+    the tells before it), :data:`QUEUED_PER_THREAD` per thread for the others."""
+    return threads * (1 if method == "tpe" else QUEUED_PER_THREAD)
 
 
 def task_failure(error: BaseException, cancelling: bool) -> EventDraft:

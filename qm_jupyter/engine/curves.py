@@ -41,7 +41,11 @@ def deepest_drawdown(values: np.ndarray) -> tuple[int, int]:
     return int(np.argmax(values[: trough + 1])), trough
 
 
-def curve_points(curve: pd.Series, columns: int = 499) -> list[list]:
+#: Columns of a run's ``equity_curve``: at most 1,002 points, as many as a chart shows.
+CURVE_COLUMNS = 499
+
+
+def curve_points(curve: pd.Series, columns: int = CURVE_COLUMNS) -> list[list]:
     """``[[iso_time, value], ...]``: at most ``2 * columns + 4`` points of ``curve``,
     its deepest drawdown among them."""
     values = curve.to_numpy(dtype=float)

@@ -57,6 +57,7 @@ from ..sweep_trials import (
     LOCAL_CLUSTER_OPTIONS,
     PROGRESS_INTERVAL,
     TrialRun,
+    in_flight_limit,
     sweep_progress,
     task_failure,
 )
@@ -194,7 +195,7 @@ class _KernelSweep:
         search = make_search(self.spec)
         workers = client.scheduler_info()["workers"].values()
         self.threads = max(1, sum(worker.get("nthreads", 1) for worker in workers))
-        window = self.threads * (1 if self.spec.method == "tpe" else 2)
+        window = in_flight_limit(self.threads, self.spec.method)
         in_flight: dict[str, _Trial] = {}
         asked, total = 0, self.spec.total_trials
         cancel_deadline: float | None = None

@@ -55,6 +55,7 @@ from ...sweep_trials import (
     EVENT_WAIT,
     PROGRESS_INTERVAL,
     TrialRun,
+    in_flight_limit,
     sweep_progress,
     task_failure,
 )
@@ -323,7 +324,7 @@ class SweepRunner:
             while True:
                 if not sweep.cancelling and asked < spec.total_trials:
                     sweep.threads = await self.cluster.threads()
-                    window = sweep.threads * (1 if spec.method == "tpe" else 2)
+                    window = in_flight_limit(sweep.threads, spec.method)
                     while len(in_flight) < window and asked < spec.total_trials:
                         asked_for = await asyncio.to_thread(search.ask)
                         if asked_for is None:
