@@ -13,9 +13,12 @@ the ratios again in a summary at the end):
    the CSV parse is included, from storage); WARM: the same POST again (the worker that parsed
    the file keeps it: no parse). Each as a ratio to backtesting.py reading the same CSV with
    pandas (dropped from the page cache again first) and running the reference strategy of
-   the cross-check test (tests/backtesting_reference.py), measured in the same run. Target:
-   cold <= 0.06x. Both trade counts are printed and must match. Also printed: the same run
-   (parsing again) read in plain framing, a message per event.
+   the cross-check test (tests/backtesting_reference.py), measured in the same run. Before
+   each side's cold run, 1 GiB of memory is touched and freed (common.back_memory: on a VM
+   that returns free memory to its host, the first run after a pause pays ~2.5 ms per MiB it
+   touches; both times are printed). Target: cold <= 0.06x. Both trade counts are printed
+   and must match. Also printed: the same run (parsing again) read in plain framing, a
+   message per event.
 2. Streaming cost: a per-bar sma_crossover_bars run on the same (cached) CSV watched by N /ws
    subscribers (`qm.batch`, each reading every event) vs the same run unwatched, alternated
    --stream-repeat times; compares the medians of the run's `duration` metric and of its
@@ -41,6 +44,7 @@ from pathlib import Path
 from common import (
     FAST,
     SLOW,
+    back_memory,
     backtesting_csv_run,
     drop_from_page_cache,
     hwm_kib,
@@ -220,7 +224,11 @@ async def bench_csv(server: Server, csv: Path, bars: int, skip: set[str]) -> Non
     cached_cold = drop_from_page_cache(csv)  # a fresh file: written, never read, not cached
     client = await server.subscriber()
     runs = []
+    backing = []
     for _ in range(2):
+        if not runs:
+            await asyncio.sleep(5)  # idle: the VM's free memory goes back to the host
+            backing = [back_memory(), back_memory()]  # after idle, then right after
         before = io_bytes(server.workers)
         run = await watched_run(server, body, [client])
         run["read"], run["storage"] = (
@@ -241,6 +249,7 @@ async def bench_csv(server: Server, csv: Path, bars: int, skip: set[str]) -> Non
             + ("" if bars >= 1_000_000 else " (the issue's target is for 1,000,000 bars)")
         )
         cached_theirs = drop_from_page_cache(csv)  # backtesting.py reads it cold too
+        back_memory()
         theirs = backtesting_csv_run(csv)
         for label, run in (
             (f"ours, cold: first read ({cached_share(cached_cold)})", cold),
@@ -253,6 +262,11 @@ async def bench_csv(server: Server, csv: Path, bars: int, skip: set[str]) -> Non
                 f"{run['metrics']['total_trades']} trades (run's own duration "
                 f"{run['metrics']['duration']:.3f} s, {run['events'][0]:,} events)",
             )
+        print(
+            f"  (memory touched before each first run, ours and theirs: 1 GiB took "
+            f"{backing[0]:.2f} s after 5 s idle, {backing[1]:.2f} s right after; see "
+            "common.back_memory)"
+        )
         if cached_cold is None or cached_cold > 0.01:
             print(
                 "  (the CSV stayed in the page cache: on a tmpfs? --tmp-dir DIR on a disk for a "
