@@ -35,7 +35,8 @@ EVENT_WAIT = 2.0
 CANCEL_GRACE = 1.2
 #: Trials a grid or random sweep keeps in flight per worker thread: a worker that ends one
 #: has the next at hand (queued by Dask) instead of idling until the driver hears of the end
-#: and submits another (2 -> 6: 2 workers over 1 went from 1.3x to 1.8x, 0.14 s trials).
+#: and submits another (2 workers over 1, in pairs of runs: 1.07-1.25x with 2, 1.42-1.56x
+#: with 6 for 30 ms trials).
 QUEUED_PER_THREAD = 6
 #: A local Dask cluster for sweeps (the server's embedded one, a kernel's own): one
 #: single-threaded worker process per core (a trial holds the GIL), on 127.0.0.1 only, and no
@@ -121,6 +122,16 @@ class TrialRun:
             self.worker,
             self.attempts,
         )
+
+
+def cluster_threads(info: dict[str, Any]) -> int:
+    """Worker threads of a cluster, from ``Client.scheduler_info()``; at least 1 (tasks wait
+    for workers to come). An asynchronous client's info is a cached one that carries the
+    totals alone (its ``workers`` is empty)."""
+    total = info.get("total_threads")
+    if total is None:
+        total = sum(worker.get("nthreads", 1) for worker in info.get("workers", {}).values())
+    return max(1, total)
 
 
 def in_flight_limit(threads: int, method: str) -> int:

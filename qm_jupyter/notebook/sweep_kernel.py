@@ -57,6 +57,7 @@ from ..sweep_trials import (
     LOCAL_CLUSTER_OPTIONS,
     PROGRESS_INTERVAL,
     TrialRun,
+    cluster_threads,
     in_flight_limit,
     sweep_progress,
     task_failure,
@@ -193,8 +194,7 @@ class _KernelSweep:
         data = client.scatter(self.prices, broadcast=True, hash=False)
         client.subscribe_topic(self.topic, self._on_events)
         search = make_search(self.spec)
-        workers = client.scheduler_info()["workers"].values()
-        self.threads = max(1, sum(worker.get("nthreads", 1) for worker in workers))
+        self.threads = cluster_threads(client.scheduler_info())
         window = in_flight_limit(self.threads, self.spec.method)
         in_flight: dict[str, _Trial] = {}
         asked, total = 0, self.spec.total_trials

@@ -77,7 +77,8 @@ async def test_a_grid_sweep_streams_every_trial_once_and_matches_single_runs(
     assert all(t["attempt"] == 1 and t["worker"].startswith("tcp://127.0.0.1") for t in done)
     best = max(done, key=lambda t: t["metrics"]["sharpe_ratio"])
     assert end["data"]["best"]["backtest_id"] == best["backtest_id"]
-    assert any(e["type"] == "sweep_progress" for e in events)
+    progress = [e["data"] for e in events if e["type"] == "sweep_progress"]
+    assert progress and {p["workers"] for p in progress} == {2}  # the cluster's threads
     # The embedded cluster's workers take only CPU time nothing else wants (the idle class).
     workers = embedded_cluster_workers()
     assert len(workers) == 2

@@ -19,6 +19,8 @@ import subprocess
 import sys
 from typing import Any
 
+from ...sweep_trials import cluster_threads
+
 #: Seconds the embedded cluster has to start, and to shut down before it is killed.
 LOCAL_START_TIMEOUT = 60.0
 LOCAL_STOP_TIMEOUT = 10.0
@@ -111,8 +113,7 @@ class DaskCluster:
     async def threads(self) -> int:
         """Worker threads in the cluster now (at least 1: tasks wait for workers to come)."""
         client = await self.client()
-        info = client.scheduler_info()
-        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        return cluster_threads(client.scheduler_info())
 
     async def _close_client(self) -> None:
         client, self._client = self._client, None
