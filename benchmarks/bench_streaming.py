@@ -318,6 +318,7 @@ def _run_body(bars: int, seed: int) -> dict:
         "strategy": "sma_crossover",
         "params": {"fast": 2, "slow": 3},
         "data": {"sample": "gbm", "bars": bars, "seed": seed, "freq": "1min"},
+        "log_trades": True,  # a line per trade: the busy stream these figures are about
     }
 
 
