@@ -19,8 +19,7 @@ import pandas as pd
 
 from ..engine import validate_data_spec, validate_params
 from ..engine.registry import StrategyLike, as_strategy
-from ..jobs import Job, run_job
-from ..ws_logger import DEFAULT_PROGRESS_RATE
+from ..jobs import run_job
 from .kernel_sink import KernelSink
 from .run import BacktestRun
 from .settings import RunSettings, describe_source
@@ -100,19 +99,7 @@ def _execute(
     stop: threading.Event,
 ) -> None:
     backtest_id = run.backtest_id
-    job = Job(
-        backtest_id=backtest_id,
-        strategy=strategy,
-        params=params,
-        data=data,
-        initial_balance=settings.initial_balance,
-        commission=settings.commission,
-        periods_per_year=settings.periods_per_year,
-        progress_every=settings.progress_every,
-        max_progress_rate=DEFAULT_PROGRESS_RATE,
-        root_dir=root_dir,
-        settings=settings.broker,
-    )
+    job = settings.job(backtest_id, strategy, params, data, root_dir)
     try:
         result = run_job(job, sink, lambda: stop.is_set() or sink.cancel_requested(backtest_id))
     finally:

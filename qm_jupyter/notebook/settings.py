@@ -11,6 +11,9 @@ import pandas as pd
 from ..engine import DataError, check_settings
 from ..engine.broker import Commission
 from ..engine.data import DataSource
+from ..engine.registry import StrategyLike
+from ..jobs import Job
+from ..ws_logger import DEFAULT_PROGRESS_RATE
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,29 @@ class RunSettings:
             self.periods_per_year,
             self.progress_every,
             **self.broker,
+        )
+
+    def job(
+        self,
+        backtest_id: str,
+        strategy: StrategyLike,
+        params: dict[str, Any],
+        data: pd.DataFrame | dict[str, Any],
+        root_dir: str | os.PathLike[str] | None,
+    ) -> Job:
+        """A kernel's job (a run, or a sweep's trial) with these settings."""
+        return Job(
+            backtest_id=backtest_id,
+            strategy=strategy,
+            params=params,
+            data=data,
+            initial_balance=self.initial_balance,
+            commission=self.commission,
+            periods_per_year=self.periods_per_year,
+            progress_every=self.progress_every,
+            max_progress_rate=DEFAULT_PROGRESS_RATE,
+            root_dir=root_dir,
+            settings=self.broker,
         )
 
     def request(self, strategy: str, params: dict[str, Any], data: dict[str, Any]) -> dict:

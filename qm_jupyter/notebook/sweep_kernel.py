@@ -48,7 +48,7 @@ from ..events import (
     loads,
     sweep_error,
 )
-from ..jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial
+from ..jobs import Trial, TrialOutcome, cancel_sweep, run_trial
 from ..sinks import BatchingSink
 from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search, scalar_metrics
 from ..sweep_trials import (
@@ -62,7 +62,6 @@ from ..sweep_trials import (
     sweep_progress,
     task_failure,
 )
-from ..ws_logger import DEFAULT_PROGRESS_RATE
 from .connection import ServerConnection, ServerError
 from .kernel_sink import KernelSink
 from .publisher import this_kernel_id
@@ -251,19 +250,8 @@ class _KernelSweep:
         backtest_id = uuid.uuid4().hex
         request = settings.request(self.description["strategy"], params, self.description["data"])
         self.sink.describe(backtest_id, {**request, "sweep_id": self.sweep_id})
-        job = Job(
-            backtest_id=backtest_id,
-            strategy=self.strategy,
-            params=params,
-            data={},  # the scattered frame takes its place on the worker
-            initial_balance=settings.initial_balance,
-            commission=settings.commission,
-            periods_per_year=settings.periods_per_year,
-            progress_every=settings.progress_every,
-            max_progress_rate=DEFAULT_PROGRESS_RATE,
-            root_dir=None,
-            settings=settings.broker,
-        )
+        # The scattered frame takes the data's place on the worker.
+        job = settings.job(backtest_id, self.strategy, params, {}, None)
         trial = _Trial(backtest_id, params, token)
         with self._arrived:
             self._trials[backtest_id] = trial
