@@ -118,7 +118,8 @@ def test_a_real_sweep_matches_the_document(contract_server):
     assert sweep["status"] == "completed" and sweep["counts"]["skipped"] == 1, sweep
     check(sweep, "Sweep")
     check(contract_server.get("api/v1/sweep"), "SweepList")
-    trial = contract_server.get(f"api/v1/backtest/{sweep['trials'][0]['backtest_id']}")
+    (run_id, *_) = [t["backtest_id"] for t in sweep["trials"] if t["status"] == "completed"]
+    trial = contract_server.get(f"api/v1/backtest/{run_id}")
     assert trial["sweep_id"] == sweep["sweep_id"]
     check(trial, "Run")
     trials = contract_server.get(f"api/v1/backtest?sweep_id={sweep['sweep_id']}")
