@@ -4,10 +4,10 @@ The engine knows nothing of streams: it reports to a `RunObserver`. :func:`run_j
 that observer to the seed's logging API (:mod:`qm_jupyter.ws_logger`), so a run's start,
 log lines, progress and one terminal event go to whatever sink the caller gives.
 
-:func:`run_trial` runs one trial of a parameter sweep as a Dask task (on a worker of the
-server's cluster, or of a kernel's): its events travel back over Dask's own connection
-(``Worker.log_event`` on the sweep's topic, folded into a few batches a second), and its
-terminal event in the task's result, the one channel that cannot lose it.
+:func:`run_trials` runs trials of a parameter sweep in a Dask task (on a worker of the
+server's cluster, or of a kernel's): their events travel back over Dask's own connection
+(``Worker.log_event`` on the sweep's topic, folded into a few messages a second), and their
+terminal events in the task's result, the one channel that cannot lose them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import functools
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,6 +31,7 @@ from .engine.data import DataSource, warm_up_reader
 from .engine.registry import StrategyLike
 from .engine.stats import stats_to_wire
 from .events import (
+    BACKTEST_CANCELLED,
     BACKTEST_COMPLETE,
     BACKTEST_START,
     LOG_ENTRY,
@@ -194,22 +196,24 @@ def cancel_sweep(sweep_id: str) -> None:
 
 
 @dataclass(frozen=True)
-class Trial:
-    """One combination of a sweep, as sent to a Dask worker with the sweep's data apart."""
+class TrialBatch:
+    """Combinations of a sweep that one Dask task runs in turn (a batch of short trials pays
+    the task's round trips once), sent to a worker with the sweep's data apart."""
 
     sweep_id: str
     #: The Dask event topic of the sweep (one per sweep: Dask never deletes a topic).
     topic: str
-    #: The trial's job; its data is the frame scattered once per sweep, given to run_trial.
-    job: Job
+    #: The trials' jobs; their data is the frame shipped once per sweep, given to run_trials.
+    jobs: tuple[Job, ...]
     #: Stream every event (progress, every log line), not only start, warnings and the end.
     full_events: bool = False
 
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """What a trial's task returns: its terminal event (JSON), and what the server needs to
-    put the trial's streamed events in order (which attempt, how many were sent).
+    """What a task returns for each of its trials: the terminal event (JSON), and what the
+    server needs to put the trial's streamed events in order (which attempt of the task, how
+    many were sent).
 
     A completed trial's metrics come apart (``scalar_metrics``), so that the server
     publishes its terminal event as the JSON it is, never parsing its chart on its loop."""
@@ -224,37 +228,39 @@ class TrialOutcome:
 
 
 class TrialSink(BatchingSink):
-    """A trial's events, folded into batches of at most four a second and handed to
-    ``send`` as msgpack-safe messages; the terminal event is kept for the task's result."""
+    """A task's trials' events, folded into at most four messages a second, each handed to
+    ``send`` msgpack-safe: ``{attempt, worker, runs: [{run, first, events}]}``, ``first``
+    numbering a run's events from 1. The terminal events are kept for the task's result."""
 
     flush_interval = 0.25
 
     def __init__(
-        self,
-        send: Callable[[dict[str, Any]], None],
-        backtest_id: str,
-        attempt: str,
-        worker: str,
-        *,
-        full: bool,
+        self, send: Callable[[dict[str, Any]], None], attempt: str, worker: str, *, full: bool
     ):
         self._send = send
-        self._head = {"run": backtest_id, "attempt": attempt, "worker": worker}
+        self._head = {"attempt": attempt, "worker": worker}
         self._full = full
-        self.sent = 0
-        self.terminal: EventDraft | None = None
+        self.sent: Counter[str] = Counter()
+        self.terminals: dict[str, EventDraft] = {}
         super().__init__("qm-trial-events")
 
     def emit(self, backtest_id: str, draft: EventDraft) -> None:
         if draft.type in TERMINAL_STATUS:
-            self.terminal = draft
+            self.terminals[backtest_id] = draft
         elif self._full or draft.type in (BACKTEST_START, LOG_ENTRY):
             super().emit(backtest_id, draft)
 
     def deliver(self, batch: list[tuple[str, EventDraft]]) -> None:
-        events = [[d.type, encode(d.data), d.timestamp] for _, d in batch]
-        self._send({**self._head, "first": self.sent + 1, "events": events})
-        self.sent += len(batch)
+        runs: dict[str, list[list]] = {}
+        for backtest_id, d in batch:
+            runs.setdefault(backtest_id, []).append([d.type, encode(d.data), d.timestamp])
+        segments = []
+        for backtest_id, events in runs.items():
+            segments.append(
+                {"run": backtest_id, "first": self.sent[backtest_id] + 1, "events": events}
+            )
+            self.sent[backtest_id] += len(events)
+        self._send({**self._head, "runs": segments})
 
 
 def sweep_data(prices: pd.DataFrame) -> pd.DataFrame:
@@ -263,41 +269,54 @@ def sweep_data(prices: pd.DataFrame) -> pd.DataFrame:
     return prices
 
 
-def run_trial(trial: Trial, data: pd.DataFrame) -> TrialOutcome:
-    """Run one trial in a Dask task. It streams its events on the sweep's topic, each batch
-    with its attempt (a task rerun after its worker died is a new attempt; its start, the
-    first batch, leaves at once), and returns its terminal event; a failing strategy is a
-    failed trial, never a failed task."""
+def run_trials(batch: TrialBatch, data: pd.DataFrame) -> list[TrialOutcome]:
+    """Run a batch of trials in one Dask task, in turn. They stream their events on the
+    sweep's topic, each message with the task's attempt (a task rerun after its worker died
+    is a new attempt; its first message leaves at once), and the task returns every trial's
+    terminal event; a failing strategy is a failed trial, never a failed task. Trials not
+    started when the sweep is cancelled end as cancelled without running."""
     from distributed import get_worker  # only where trials run: kernels import jobs too
 
     worker = get_worker()
     attempt = uuid.uuid4().hex
-    job = trial.job
 
     def send(message: dict[str, Any]) -> None:
-        worker.log_event(trial.topic, message)
+        worker.log_event(batch.topic, message)
 
-    sink = TrialSink(send, job.backtest_id, attempt, worker.address, full=trial.full_events)
+    def cancelled() -> bool:
+        return batch.sweep_id in CANCELLED_SWEEPS
+
+    sink = TrialSink(send, attempt, worker.address, full=batch.full_events)
     try:
-        # A summary trial streams no INFO line (never formatted) and a summary end: its run
-        # keeps its stats and a coarser equity curve, no chart.
-        run_job(
-            replace(job, data=data),
-            sink,
-            lambda: trial.sweep_id in CANCELLED_SWEEPS,
-            log_level=logging.INFO if trial.full_events else logging.WARNING,
-            summary=not trial.full_events,
-        )
+        for job in batch.jobs:
+            if cancelled():
+                sink.emit(job.backtest_id, EventDraft(BACKTEST_CANCELLED, {"bars_processed": 0}))
+                continue
+            # A summary trial streams no INFO line (never formatted) and a summary end: its
+            # run keeps its stats and a coarser equity curve, no chart.
+            run_job(
+                replace(job, data=data),
+                sink,
+                cancelled,
+                log_level=logging.INFO if batch.full_events else logging.WARNING,
+                summary=not batch.full_events,
+            )
     finally:
         sink.close()
-    terminal = sink.terminal or backtest_error("the trial ended without an outcome", "TrialError")
+    return [_outcome(job.backtest_id, sink, attempt, worker.address) for job in batch.jobs]
+
+
+def _outcome(backtest_id: str, sink: TrialSink, attempt: str, worker: str) -> TrialOutcome:
+    terminal = sink.terminals.get(backtest_id) or backtest_error(
+        "the trial ended without an outcome", "TrialError"
+    )
     complete = terminal.type == BACKTEST_COMPLETE
     data = encode(terminal.data)
     return TrialOutcome(
-        job.backtest_id,
+        backtest_id,
         attempt,
-        worker.address,
-        sink.sent,
+        worker,
+        sink.sent[backtest_id],
         terminal.type,
         data,
         scalar_metrics(loads(data)) if complete else None,

@@ -4,11 +4,12 @@ Dask.
 The trials run where the server's sweeps run when a server says where its Dask scheduler is
 (``GET api/v1/sweep/cluster``); otherwise on a local cluster of this kernel's own (worker
 processes, started on the first sweep, closed when the kernel exits). The kernel reads the
-data once and scatters it to every worker once; it keeps about as many trials in flight as
-the cluster has threads, asking its search for the next combination as each trial ends.
+data once and scatters it to every worker once; it keeps a few tasks in flight per worker
+thread, asking its search for the next combinations as trials end; a task runs a batch of
+trials when they are short.
 
 Each trial is a run with a ``backtest_id`` of its own: its events come back over Dask's
-connection (the sweep's event topic, see :func:`qm_jupyter.jobs.run_trial`) and its end in
+connection (the sweep's event topic, see :func:`qm_jupyter.jobs.run_trials`) and its end in
 the task's result; they go to this kernel's sink (the kernel's displays, and the server's
 hub when one is reachable), like any kernel run's. The sweep's own ``sweep_*`` events fold
 into its handle and, with a server, are published to ``api/v1/sweep/{id}/events``.
@@ -48,7 +49,7 @@ from ..events import (
     loads,
     sweep_error,
 )
-from ..jobs import Trial, TrialOutcome, cancel_sweep, run_trial
+from ..jobs import TrialBatch, TrialOutcome, cancel_sweep, run_trials
 from ..sinks import BatchingSink
 from ..sweep_spec import SweepSpec, Tally, TrialEntry, make_search, scalar_metrics
 from ..sweep_trials import (
@@ -56,11 +57,15 @@ from ..sweep_trials import (
     EVENT_WAIT,
     LOCAL_CLUSTER_OPTIONS,
     PROGRESS_INTERVAL,
+    BatchSizer,
     TrialRun,
+    ask_combinations,
     cluster_threads,
     in_flight_limit,
     sweep_progress,
     task_failure,
+    task_futures,
+    waiting_futures,
 )
 from .connection import ServerConnection, ServerError
 from .kernel_sink import KernelSink
@@ -193,31 +198,32 @@ class _KernelSweep:
         data = client.scatter(self.prices, broadcast=True, hash=False)
         client.subscribe_topic(self.topic, self._on_events)
         search = make_search(self.spec)
+        sizer = BatchSizer(self.spec.method)
         self.threads = cluster_threads(client.scheduler_info())
         window = in_flight_limit(self.threads, self.spec.method)
         in_flight: dict[str, _Trial] = {}
         asked, total = 0, self.spec.total_trials
+        done = total == 0
         cancel_deadline: float | None = None
         while True:
-            while not self._cancelled() and asked < total and len(in_flight) < window:
-                asked_for = search.ask()
-                if asked_for is None:
-                    asked = total
-                    break
-                asked += 1
-                trial = self._submit(client, data, *asked_for)
-                if trial is None:
-                    search.tell(asked_for[0], None)
-                else:
-                    in_flight[trial.backtest_id] = trial
+            while not (self._cancelled() or done) and (
+                len(task_futures(in_flight.values())) < window
+            ):
+                size = sizer.size(self.threads, total - asked)
+                batch, exhausted = self._start_batch(client, data, search, size)
+                asked += size
+                done = exhausted or asked >= total
+                in_flight.update((trial.backtest_id, trial) for trial in batch)
             if not in_flight:
                 return
             if self._cancelled() and cancel_deadline is None:
                 cancel_deadline = time.monotonic() + CANCEL_GRACE
-                client.cancel([t.future for t in in_flight.values() if t.attempt is None])
+                with self._arrived:  # attempts change on Dask's thread
+                    waiting = waiting_futures(in_flight.values())
+                client.cancel(waiting)
                 client.run(cancel_sweep, self.sweep_id)
             elif cancel_deadline is not None and time.monotonic() > cancel_deadline:
-                client.cancel([t.future for t in in_flight.values()], force=True)
+                client.cancel(task_futures(in_flight.values()), force=True)
                 cancel_deadline = float("inf")
             try:
                 ended = [self._ended.get(timeout=PROGRESS_INTERVAL)]
@@ -227,7 +233,9 @@ class _KernelSweep:
                 ended.append(self._ended.get())
             for trial in ended:
                 del in_flight[trial.backtest_id]
-                search.tell(trial.token, self._end(trial).objective)
+                entry = self._end(trial)
+                sizer.time(entry.metrics)
+                search.tell(trial.token, entry.objective)
             self._progress()
 
     def _cancelled(self) -> bool:
@@ -236,43 +244,72 @@ class _KernelSweep:
             self.cancelling = self.publisher.cancel_requested
         return self.cancelling
 
-    def _submit(
-        self, client: Any, data: Any, token: Any, combination: dict[str, Any]
-    ) -> _Trial | None:
-        """Submit one combination, or record it as skipped when the strategy's own checks
-        reject it (None)."""
+    def _start_batch(
+        self, client: Any, data: Any, search: Any, size: int
+    ) -> tuple[list[_Trial], bool]:
+        """Submit the next ``size`` combinations as one task (those the strategy rejects are
+        recorded as skipped); return its trials and whether the search ran out."""
+        combos = ask_combinations(search, size)
+        batch = []
+        for token, combo in combos:
+            trial = self._new_trial(token, combo)
+            if trial is None:
+                search.tell(token, None)
+            else:
+                batch.append(trial)
+        if batch:
+            self._submit(client, data, batch)
+        return batch, len(combos) < size
+
+    def _new_trial(self, token: Any, combination: dict[str, Any]) -> _Trial | None:
+        """A combination's run, or None when the strategy's own checks reject it (recorded
+        as skipped)."""
         try:
             params = validate_params(self.strategy, {**self.spec.params, **combination})
         except ParamError as error:
             self._record(TrialEntry(None, combination, "skipped", error=str(error)))
             return None
-        settings = self.settings
         backtest_id = uuid.uuid4().hex
-        request = settings.request(self.description["strategy"], params, self.description["data"])
+        request = self.settings.request(
+            self.description["strategy"], params, self.description["data"]
+        )
         self.sink.describe(backtest_id, {**request, "sweep_id": self.sweep_id})
-        # The scattered frame takes the data's place on the worker.
-        job = settings.job(backtest_id, self.strategy, params, {}, None)
         trial = _Trial(backtest_id, params, token)
         with self._arrived:
             self._trials[backtest_id] = trial
+        return trial
+
+    def _submit(self, client: Any, data: Any, batch: list[_Trial]) -> None:
+        """Submit a batch of trials as one task; each trial ends in turn when it returns."""
+        # The scattered frame takes the data's place on the worker.
+        jobs = tuple(
+            self.settings.job(t.backtest_id, self.strategy, t.params, {}, None) for t in batch
+        )
         full = self.spec.trial_events == "full"
-        trial.future = client.submit(
-            run_trial,
-            Trial(self.sweep_id, self.topic, job, full),
+        future = client.submit(
+            run_trials,
+            TrialBatch(self.sweep_id, self.topic, jobs, full),
             data,
-            key=f"qm-trial-{backtest_id}",
+            key=f"qm-trials-{batch[0].backtest_id}",
             pure=False,
         )
-        trial.future.add_done_callback(lambda _: self._ended.put(trial))
-        return trial
+        for trial in batch:
+            trial.future = future
+
+        def ended(_: Any) -> None:
+            for trial in batch:
+                self._ended.put(trial)
+
+        future.add_done_callback(ended)
 
     def _end(self, trial: _Trial) -> TrialEntry:
         """The trial's end, on its run (after the events its task sent) and on the sweep."""
         try:
-            outcome: TrialOutcome = trial.future.result()
+            outcomes: list[TrialOutcome] = trial.future.result()
         except Exception as error:  # cancelled by the sweep, or lost with the scheduler
             ending = task_failure(error, self.cancelling)
         else:
+            outcome = next(o for o in outcomes if o.backtest_id == trial.backtest_id)
             with self._arrived:
                 notice = trial.settle(outcome)  # no batch of this attempt came first
                 if notice is not None:
@@ -293,20 +330,21 @@ class _KernelSweep:
     # -- a trial's events (on the Dask client's thread) --------------------------------------
 
     def _on_events(self, event: tuple[float, dict[str, Any]]) -> None:
-        """A batch of a trial's events from the sweep's Dask topic."""
+        """A message of a task's trials' events from the sweep's Dask topic."""
         message = event[1]
         with self._arrived:
-            trial = self._trials.get(message.get("run"))
-            if trial is None or trial.ended:
-                return
-            taken = trial.take(message)
-            if taken is None:
-                return  # a late batch of an attempt whose worker was lost
-            notices, events, _ = taken
-            for notice in notices:
-                self.sink.emit(trial.backtest_id, notice)
-            for kind, data, stamp in events:
-                self.sink.emit(trial.backtest_id, EventDraft(kind, loads(data), stamp))
+            for segment in message["runs"]:
+                trial = self._trials.get(segment["run"])
+                if trial is None or trial.ended:
+                    continue
+                taken = trial.take(message, segment)
+                if taken is None:
+                    continue  # a late message of an attempt whose worker was lost
+                notices, events, _ = taken
+                for notice in notices:
+                    self.sink.emit(trial.backtest_id, notice)
+                for kind, data, stamp in events:
+                    self.sink.emit(trial.backtest_id, EventDraft(kind, loads(data), stamp))
             self._arrived.notify_all()
 
     # -- the sweep's own events --------------------------------------------------------------

@@ -48,9 +48,16 @@ class DaskCLICluster:
             client.wait_for_workers(self.workers, timeout=90)
 
     def busy_worker_pid(self) -> int | None:
-        """The process of a worker running a trial now, if any."""
+        """The process of a worker running a sweep's trials now (not only holding them in
+        its queue, or fetching the sweep's data), if any."""
+
+        def running_trials(dask_worker) -> int:  # local: pickled by value to the workers
+            executing = dask_worker.state.executing
+            return sum(1 for task in executing if task.key.startswith("qm-trials-"))
+
         with Client(self.address, timeout=10) as client:
-            busy = [w for w, keys in client.processing().items() if keys]
+            running = client.run(running_trials)
+            busy = [worker for worker, count in running.items() if count]
             if not busy:
                 return None
             return client.run(os.getpid, workers=busy[:1])[busy[0]]

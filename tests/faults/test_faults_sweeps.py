@@ -17,6 +17,8 @@ from qm_jupyter.sweep_spec import scalar_metrics
 
 SWEEP_TERMINAL = {"sweep_complete", "sweep_error", "sweep_cancelled"}
 SLOW_DATA = {"sample": "gbm", "bars": 40_000, "seed": 3, "freq": "1h"}
+#: Trials of about a second: a worker is killed in the middle of one.
+LONG_DATA = {**SLOW_DATA, "bars": 600_000}
 SLOW_GRID = {"fast": [5, 10], "slow": [20, 30, 40]}
 PICKY = '''
 from qm_jupyter.engine import Param, VectorStrategy
@@ -70,7 +72,7 @@ async def test_a_worker_killed_mid_sweep_has_its_trial_retried_once(serve, dask_
     server = serve(*on_cluster(dask_cluster))
     accepted = server.post(
         "api/v1/sweep/run",
-        {"strategy": "sma_crossover_bars", "data": SLOW_DATA, "grid": SLOW_GRID},
+        {"strategy": "sma_crossover_bars", "data": LONG_DATA, "grid": SLOW_GRID},
     )
     client = await sweep_stream(server, accepted["sweep_id"])
     deadline = time.monotonic() + 60
@@ -89,7 +91,7 @@ async def test_a_worker_killed_mid_sweep_has_its_trial_retried_once(serve, dask_
     run = await server.wait_until_done(
         server.post(
             "api/v1/backtest/run",
-            {"strategy": "sma_crossover_bars", "params": retried[0]["params"], "data": SLOW_DATA},
+            {"strategy": "sma_crossover_bars", "params": retried[0]["params"], "data": LONG_DATA},
         )["backtest_id"]
     )
     single = scalar_metrics(run["result"])

@@ -1,16 +1,16 @@
 """SweepRunner: runs parameter sweeps on Dask and puts every trial on the event stream.
 
 Each sweep is one asyncio task on the server's loop, driving Dask's asynchronous client (no
-Dask call blocks the loop; Optuna's run in a thread). It reads the data once, scatters it to
-every worker once, and keeps about as many trials in flight as the cluster has threads,
-asking its search for the next combination as each trial ends.
+Dask call blocks the loop; Optuna's run in a thread). It reads the data once, ships it to
+the workers once, and keeps a few tasks in flight per worker thread, asking its search for
+the next combinations as trials end; a task runs a batch of trials when they are short.
 
 Every trial is a run of its own (a ``backtest_id`` with the sweep's id) whose events come
-over Dask's connection only: the task streams them in batches on the sweep's event topic
-(``Worker.log_event``), and returns its terminal event, which the server publishes once the
-batches the task sent have arrived (or after a short wait: a lost batch never loses an end).
-A task that Dask reruns after its worker died announces a new attempt; the trial's run says
-so, and the sweep shows the trial once, with its attempt number.
+over Dask's connection only: the task streams them in messages on the sweep's event topic
+(``Worker.log_event``), and returns each trial's terminal event, which the server publishes
+once the events the task sent for it have arrived (or after a short wait: a lost message
+never loses an end). A task that Dask reruns after its worker died announces a new attempt;
+its trials' runs say so, and the sweep shows each trial once, with its attempt number.
 
 Cancelling is cooperative, as Dask cannot stop a running task: queued trials are cancelled,
 running ones see a flag set in every worker process at their next progress point, and any
@@ -48,16 +48,20 @@ from ...events import (
     sweep_error,
     utc_now_iso,
 )
-from ...jobs import Job, Trial, TrialOutcome, cancel_sweep, run_trial, sweep_data
+from ...jobs import Job, TrialBatch, TrialOutcome, cancel_sweep, run_trials, sweep_data
 from ...sweep_spec import Search, Tally, TrialEntry, make_search
 from ...sweep_trials import (
     CANCEL_GRACE,
     EVENT_WAIT,
     PROGRESS_INTERVAL,
+    BatchSizer,
     TrialRun,
+    ask_combinations,
     in_flight_limit,
     sweep_progress,
     task_failure,
+    task_futures,
+    waiting_futures,
 )
 from ..hub import EventHub, RunClosedError
 from ..store import SweepRecord, sweep_key
@@ -316,36 +320,34 @@ class SweepRunner:
         sweep is cancelled), handling each trial as it ends."""
         spec = sweep.request.spec
         loop = asyncio.get_running_loop()
+        sizer = BatchSizer(spec.method)
         in_flight: dict[str, _Trial] = {}
         followers: set[asyncio.Task] = set()
-        asked = 0
+        asked, done = 0, spec.total_trials == 0
         cancel_deadline: float | None = None
         try:
             while True:
-                if not sweep.cancelling and asked < spec.total_trials:
+                if not sweep.cancelling and not done:
                     sweep.threads = await self.cluster.threads()
                     window = in_flight_limit(sweep.threads, spec.method)
-                    while len(in_flight) < window and asked < spec.total_trials:
-                        asked_for = await asyncio.to_thread(search.ask)
-                        if asked_for is None:
-                            asked = spec.total_trials
-                            break
-                        asked += 1
-                        trial = self._start_trial(sweep, client, data, *asked_for)
-                        if trial is None:
-                            await asyncio.to_thread(search.tell, asked_for[0], None)
-                            continue
-                        in_flight[trial.backtest_id] = trial
-                        follower = asyncio.ensure_future(self._follow(sweep, trial))
-                        followers.add(follower)
-                        follower.add_done_callback(followers.discard)
-                if not in_flight and (sweep.cancelling or asked >= spec.total_trials):
+                    while len(task_futures(in_flight.values())) < window and not done:
+                        size = sizer.size(sweep.threads, spec.total_trials - asked)
+                        batch, exhausted = await self._next_batch(sweep, search, size)
+                        asked += size
+                        done = exhausted or asked >= spec.total_trials
+                        if batch:
+                            self._submit(sweep, client, data, batch)
+                            in_flight.update((trial.backtest_id, trial) for trial in batch)
+                            follower = asyncio.ensure_future(self._follow(sweep, batch))
+                            followers.add(follower)
+                            follower.add_done_callback(followers.discard)
+                if not in_flight and (sweep.cancelling or done):
                     return
                 if sweep.cancelling and cancel_deadline is None:
                     cancel_deadline = loop.time() + CANCEL_GRACE
                     await self._cancel_trials(sweep, client, in_flight.values())
                 elif cancel_deadline is not None and loop.time() > cancel_deadline:
-                    await client.cancel([t.future for t in in_flight.values()], force=True)
+                    await client.cancel(task_futures(in_flight.values()), force=True)
                     cancel_deadline = float("inf")
                 try:
                     trial = await asyncio.wait_for(sweep.ended.get(), PROGRESS_INTERVAL)
@@ -357,7 +359,9 @@ class SweepRunner:
                         raise SchedulerLost(
                             f"lost the connection to the Dask scheduler at {self.cluster.where}"
                         )
-                    objective = trial.entry.objective if trial.entry else None
+                    entry = trial.entry
+                    sizer.time(entry.metrics if entry else None)
+                    objective = entry.objective if entry else None
                     await asyncio.to_thread(search.tell, trial.token, objective)
                 self._progress(sweep)
         finally:
@@ -372,14 +376,28 @@ class SweepRunner:
                         ),
                     )
 
-    def _start_trial(
-        self, sweep: _Sweep, client: Any, data: Any, token: Any, combo: dict[str, Any]
-    ) -> _Trial | None:
-        """Submit one combination, or record it as skipped when the strategy's own checks
-        reject it (None)."""
-        request = sweep.request.run
+    async def _next_batch(
+        self, sweep: _Sweep, search: Search, size: int
+    ) -> tuple[list[_Trial], bool]:
+        """The next ``size`` combinations' trials (those the strategy rejects are recorded
+        as skipped), and whether the search ran out of combinations."""
+        combos = await asyncio.to_thread(ask_combinations, search, size)
+        batch = []
+        for token, combo in combos:
+            trial = self._new_trial(sweep, token, combo)
+            if trial is None:
+                await asyncio.to_thread(search.tell, token, None)
+            else:
+                batch.append(trial)
+        return batch, len(combos) < size
+
+    def _new_trial(self, sweep: _Sweep, token: Any, combo: dict[str, Any]) -> _Trial | None:
+        """A combination's run, or None when the strategy's own checks reject it (recorded
+        as skipped)."""
         try:
-            params = validate_params(request.strategy, {**request.params, **combo})
+            params = validate_params(
+                sweep.request.run.strategy, {**sweep.request.run.params, **combo}
+            )
         except ParamError as error:
             self._record(sweep, TrialEntry(None, combo, "skipped", error=str(error)))
             return None
@@ -387,47 +405,64 @@ class SweepRunner:
             sweep.request.trial_request(params), origin="sweep", sweep_id=sweep.record.sweep_id
         )
         trial = _Trial(run.backtest_id, params, token)
-        job = Job(
-            backtest_id=run.backtest_id,
-            strategy=_shippable(request.strategy),
-            params=params,
-            data={},  # the scattered frame takes its place on the worker
-            initial_balance=request.initial_balance,
-            commission=request.commission,
-            periods_per_year=request.periods_per_year,
-            progress_every=self.limits.progress_every,
-            max_progress_rate=self.limits.max_progress_rate,
-            root_dir=None,
-            settings=request.settings,
-        )
-        full = sweep.request.spec.trial_events == "full"
-        trial.future = client.submit(
-            run_trial,
-            Trial(sweep.record.sweep_id, sweep.topic, job, full),
-            data,
-            key=f"qm-trial-{run.backtest_id}",
-            pure=False,
-        )
         sweep.trials[run.backtest_id] = trial
         return trial
 
-    async def _follow(self, sweep: _Sweep, trial: _Trial) -> None:
-        """Await one trial's task; publish its end on its run, and its entry on the sweep."""
+    def _submit(self, sweep: _Sweep, client: Any, data: Any, batch: list[_Trial]) -> None:
+        """Submit a batch of trials as one task."""
+        request = sweep.request.run
+        strategy = _shippable(request.strategy)
+        jobs = tuple(
+            Job(
+                backtest_id=trial.backtest_id,
+                strategy=strategy,
+                params=trial.params,
+                data={},  # the shipped frame takes its place on the worker
+                initial_balance=request.initial_balance,
+                commission=request.commission,
+                periods_per_year=request.periods_per_year,
+                progress_every=self.limits.progress_every,
+                max_progress_rate=self.limits.max_progress_rate,
+                root_dir=None,
+                settings=request.settings,
+            )
+            for trial in batch
+        )
+        full = sweep.request.spec.trial_events == "full"
+        future = client.submit(
+            run_trials,
+            TrialBatch(sweep.record.sweep_id, sweep.topic, jobs, full),
+            data,
+            key=f"qm-trials-{batch[0].backtest_id}",
+            pure=False,
+        )
+        for trial in batch:
+            trial.future = future
+
+    async def _follow(self, sweep: _Sweep, batch: list[_Trial]) -> None:
+        """Await one task; publish each of its trials' ends on its run, and its entry on the
+        sweep."""
+        future = batch[0].future
         try:
-            outcome: TrialOutcome = await trial.future
-            trial.future.release()  # the result is in hand: the cluster may forget it
+            outcomes: list[TrialOutcome] = await future
+            future.release()  # the results are in hand: the cluster may forget them
         except Exception as error:  # cancelled (by us, or with the lost scheduler), or a crash
-            if not sweep.cancelling and getattr(trial.future, "status", "") == "cancelled":
-                trial.lost_scheduler = True
-                ending = backtest_error(
-                    f"lost the connection to the Dask scheduler at {self.cluster.where}",
-                    "SchedulerLost",
+            lost = not sweep.cancelling and getattr(future, "status", "") == "cancelled"
+            for trial in batch:
+                trial.lost_scheduler = lost
+                ending = (
+                    backtest_error(
+                        f"lost the connection to the Dask scheduler at {self.cluster.where}",
+                        "SchedulerLost",
+                    )
+                    if lost
+                    else task_failure(error, sweep.cancelling)
                 )
-            else:
-                ending = task_failure(error, sweep.cancelling)
-        else:
+                self._end_trial(sweep, trial, ending, None)
+            return
+        for trial, outcome in zip(batch, outcomes, strict=True):
             before = trial.attempts
-            notice = trial.settle(outcome)  # no batch of this attempt came first
+            notice = trial.settle(outcome)  # no message of this attempt came first
             if before == 0:
                 self.hub.mark_running(trial.backtest_id)
             elif notice is not None:
@@ -437,8 +472,14 @@ class SweepRunner:
             # A completed trial's result (its chart: hundreds of KB) is framed as it came.
             data = orjson.Fragment if complete else orjson.loads
             ending = EventDraft(outcome.terminal_type, data(outcome.terminal_data))
+            self._end_trial(sweep, trial, ending, outcome.metrics if complete else None)
+
+    def _end_trial(
+        self, sweep: _Sweep, trial: _Trial, ending: EventDraft, metrics: dict[str, Any] | None
+    ) -> None:
+        """Publish a trial's end on its run and its entry on the sweep; hand it back to the
+        sweep's task."""
         self._end_trial_run(trial, ending)
-        metrics = outcome.metrics if ending.type == BACKTEST_COMPLETE else None
         trial.entry = trial.to_entry(ending, metrics, sweep.request.spec.metric)
         self._record(sweep, trial.entry)
         sweep.ended.put_nowait(trial)
@@ -455,37 +496,39 @@ class SweepRunner:
                 await asyncio.wait_for(trial.arrived.wait(), left)
 
     async def _cancel_trials(self, sweep: _Sweep, client: Any, trials: Any) -> None:
-        """Drop the trials not started; flag the running ones to stop."""
-        waiting = [t.future for t in trials if t.attempt is None]
+        """Drop the tasks not started; flag the running ones to stop (their trials not
+        started end as cancelled, the finished ones are kept)."""
+        waiting = waiting_futures(trials)
         if waiting:
             await client.cancel(waiting)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.run(cancel_sweep, sweep.record.sweep_id), 1.0)
 
     def _on_events(self, sweep: _Sweep, event: tuple[float, dict[str, Any]]) -> None:
-        """A batch of a trial's events from the sweep's Dask topic (on the loop)."""
+        """A message of a task's trials' events from the sweep's Dask topic (on the loop)."""
         message = event[1]
-        trial = sweep.trials.get(message.get("run"))
-        if trial is None or trial.entry is not None:
-            return
-        before = trial.attempts
-        taken = trial.take(message)
-        if taken is None:
-            return  # a late batch of an attempt whose worker was lost
-        notices, events, lost = taken
-        if before == 0:
-            self.hub.mark_running(trial.backtest_id)
-        if lost:
-            self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, lost)
-        drafts = [
-            EventDraft(
-                kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
-            )
-            for kind, data, stamp in events
-        ]
-        if notices or drafts:
-            self._publish_run(trial.backtest_id, [*notices, *drafts])
-        trial.arrived.set()
+        for segment in message["runs"]:
+            trial = sweep.trials.get(segment["run"])
+            if trial is None or trial.entry is not None:
+                continue
+            before = trial.attempts
+            taken = trial.take(message, segment)
+            if taken is None:
+                continue  # a late message of an attempt whose worker was lost
+            notices, events, lost = taken
+            if before == 0:
+                self.hub.mark_running(trial.backtest_id)
+            if lost:
+                self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, lost)
+            drafts = [
+                EventDraft(
+                    kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
+                )
+                for kind, data, stamp in events
+            ]
+            if notices or drafts:
+                self._publish_run(trial.backtest_id, [*notices, *drafts])
+            trial.arrived.set()
 
     # -- publishing -------------------------------------------------------------------------
 
