@@ -1,9 +1,10 @@
 import { sveltekit } from '@sveltejs/kit/vite';
 import { svelteTesting } from '@testing-library/svelte/vite';
 import { defineConfig } from 'vitest/config';
+import { eagerCompile } from './vite-plugins/eager-compile';
 
 export default defineConfig({
-	plugins: [sveltekit()],
+	plugins: [sveltekit(), eagerCompile('/node_modules/echarts/')],
 	test: {
 		projects: [
 			{
@@ -22,7 +23,7 @@ export default defineConfig({
 				test: {
 					name: 'node',
 					environment: 'node',
-					include: ['src/**/*.test.ts'],
+					include: ['src/**/*.test.ts', 'vite-plugins/**/*.test.ts'],
 					exclude: ['src/lib/components/**']
 				}
 			}

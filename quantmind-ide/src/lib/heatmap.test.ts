@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SweepHeatmap, defaultAxes, topTrials } from './heatmap';
+import { SweepHeatmap, defaultAxes } from './heatmap';
 import type { Objective, ParamValue, SweepTrialData } from './protocol';
 
 const GRID = { fast: [5, 10, 15], slow: [20, 40], stop: [0.01, 0.02] };
@@ -92,13 +92,5 @@ describe('SweepHeatmap', () => {
 		const map = new SweepHeatmap(grid, defaultAxes(grid, MAXIMIZE), MAXIMIZE);
 		map.add(trial({ fast: 10 }, 1));
 		expect(map.data()).toMatchObject({ yValues: [''], aggregatedOver: [], cells: [{ xi: 1, yi: 0, value: 1 }] });
-	});
-});
-
-describe('topTrials', () => {
-	it('ranks completed trials by the objective, best first', () => {
-		const trials = [trial({ fast: 5 }, 1), trial({ fast: 10 }, 3), trial({ fast: 15 }, null, 'failed'), trial({ fast: 20 }, 2)];
-		expect(topTrials(trials, MAXIMIZE, 2).map((t) => t.params.fast)).toEqual([10, 20]);
-		expect(topTrials(trials, { ...MAXIMIZE, direction: 'minimize' }, 1).map((t) => t.params.fast)).toEqual([5]);
 	});
 });

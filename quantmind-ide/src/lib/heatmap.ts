@@ -124,12 +124,3 @@ export function defaultAxes(grid: Record<string, ParamValue[]>, objective: Objec
 	const [x, y = null] = Object.keys(grid);
 	return { x, y, metric: objective.metric };
 }
-
-/** The `count` best completed trials by the objective, best first. */
-export function topTrials(trials: SweepTrialData[], objective: Objective, count: number): SweepTrialData[] {
-	const sign = objective.direction === 'minimize' ? -1 : 1;
-	return trials
-		.filter((trial) => trial.status === 'completed' && trial.objective != null)
-		.sort((a, b) => sign * (b.objective! - a.objective!))
-		.slice(0, count);
-}

@@ -1,4 +1,5 @@
 import { SweepHeatmap, type HeatmapAxes, type HeatmapData } from './heatmap';
+import { TopTrials } from './top-trials';
 import type {
 	SweepCounts,
 	SweepErrorData,
@@ -6,8 +7,12 @@ import type {
 	SweepStartData,
 	SweepStatus,
 	SweepSummary,
-	SweepTrialData
+	SweepTrialData,
+	TrialStatus
 } from './protocol';
+
+/** How many of the best trials the page lists. */
+export const TOP_TRIAL_COUNT = 10;
 
 const sameAxes = (a: HeatmapAxes, b: HeatmapAxes) => a.x === b.x && a.y === b.y && a.metric === b.metric;
 
@@ -25,7 +30,11 @@ export class SweepView {
 	elapsedSeconds = $state<number | null>(null);
 	error = $state.raw<SweepErrorData | null>(null);
 	trialCount = $state(0);
+	/** The best completed trials so far by the objective, best first. */
+	top = $state.raw<readonly SweepTrialData[]>([]);
 	readonly trials: SweepTrialData[] = [];
+	private ranking: TopTrials | null = null;
+	private readonly ended: Record<TrialStatus, number> = { completed: 0, failed: 0, cancelled: 0, skipped: 0 };
 	private heatmap: SweepHeatmap | null = null;
 	private folded = 0;
 
@@ -41,25 +50,23 @@ export class SweepView {
 
 	/** Counts from the trials seen, so they always agree with the heatmap and the table. */
 	get counts(): SweepCounts {
-		const counts: SweepCounts = {
+		return {
 			total: this.start?.total_trials ?? this.summary?.total_trials ?? 0,
-			completed: 0,
-			failed: 0,
-			cancelled: 0,
-			skipped: 0,
+			...this.ended,
 			running: this.finished ? 0 : (this.serverCounts?.running ?? 0)
 		};
-		for (const trial of this.trials) counts[trial.status] += 1;
-		return counts;
 	}
 
 	apply(event: SweepEvent): void {
 		switch (event.type) {
 			case 'sweep_start':
 				this.start = event.data;
+				this.ranking = new TopTrials(event.data.objective, TOP_TRIAL_COUNT);
 				return;
 			case 'sweep_trial':
 				this.trials.push(event.data);
+				this.ended[event.data.status] += 1;
+				if (this.ranking?.add(event.data)) this.top = this.ranking.trials;
 				this.trialCount = this.trials.length;
 				return;
 			case 'sweep_progress':

@@ -2,6 +2,7 @@ import { formatMoney, formatPercent, formatSignedMoney } from '../format';
 import type { RunChartModel, TradeMark } from '../run-chart-data';
 import type { ChartColors } from './colors';
 import type { ChartOption } from './echarts';
+import { FIXED_GRID } from './fixed-grid';
 
 /** Panes on one time axis, in pixels: price (when the run has one), equity, drawdown. */
 const LEFT = 64;
@@ -23,9 +24,17 @@ export function formatX(model: RunChartModel, x: number): string {
 	return model.axis === 'time' ? `${utcTime(x)} UTC` : `bar ${x.toLocaleString('en-US')}`;
 }
 
-function marks(trades: TradeMark[], pick: (mark: TradeMark) => boolean) {
-	return trades.filter(pick).map((mark) => ({ value: [mark.time, mark.price], mark }));
-}
+/** The trade-mark series: which marks each draws, and how. */
+const MARK_SERIES = [
+	{ id: 'long-entries', name: 'Long entry', symbol: 'triangle', rotate: 0, gain: true, pick: (m: TradeMark) => m.kind === 'entry' && m.side === 'long' },
+	{ id: 'short-entries', name: 'Short entry', symbol: 'triangle', rotate: 180, gain: false, pick: (m: TradeMark) => m.kind === 'entry' && m.side === 'short' },
+	// An exit's colour is its trade's result (a series each: no per-item styles to draw).
+	{ id: 'winning-exits', name: 'Winning exit', symbol: 'diamond', rotate: 0, gain: true, pick: (m: TradeMark) => m.kind === 'exit' && (m.pnl ?? 0) >= 0 },
+	{ id: 'losing-exits', name: 'Losing exit', symbol: 'diamond', rotate: 0, gain: false, pick: (m: TradeMark) => m.kind === 'exit' && (m.pnl ?? 0) < 0 }
+] as const;
+
+/** Each trade-mark series' marks, by series id, in the order drawn (a data index is an index here). */
+type MarksBySeries = Record<string, TradeMark[]>;
 
 function tradeLine(mark: TradeMark): string {
 	const side = mark.side === 'long' ? 'Long' : 'Short';
@@ -37,11 +46,10 @@ function tradeLine(mark: TradeMark): string {
 interface TooltipParam {
 	seriesId?: string;
 	dataIndex: number;
-	data?: { mark?: TradeMark };
 }
 
 /** The hover read-out: the bar's time, price (OHLC or close), equity and drawdown, and any trade under the cursor. */
-function readOut(model: RunChartModel, params: TooltipParam[]): string {
+function readOut(model: RunChartModel, marks: MarksBySeries, params: TooltipParam[]): string {
 	const point = params.find((p) => p.seriesId === 'equity' || p.seriesId === 'drawdown' || p.seriesId === 'price');
 	const lines: string[] = [];
 	if (point) {
@@ -56,7 +64,10 @@ function readOut(model: RunChartModel, params: TooltipParam[]): string {
 		}
 		lines.push(`Equity ${formatMoney(model.equity[i])}`, `Drawdown ${formatPercent(model.drawdown[i])}`);
 	}
-	for (const p of params) if (p.data?.mark) lines.push(tradeLine(p.data.mark));
+	for (const p of params) {
+		const mark = p.seriesId === undefined ? undefined : marks[p.seriesId]?.[p.dataIndex];
+		if (mark) lines.push(tradeLine(mark));
+	}
 	return lines.join('<br>');
 }
 
@@ -115,22 +126,29 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 					lineStyle: { width: 1.2, color: colors.text },
 					itemStyle: { color: colors.text }
 				};
-	const scatter = (id: string, name: string, symbol: string, color: string, pick: (mark: TradeMark) => boolean, rotate = 0) => ({
-		id,
-		name,
+	const marks: MarksBySeries = Object.fromEntries(MARK_SERIES.map((series) => [series.id, model.trades.filter(series.pick)]));
+	const markSeries = MARK_SERIES.map((series) => ({
+		id: series.id,
+		name: series.name,
 		type: 'scatter' as const,
-		symbol,
-		symbolRotate: rotate,
+		symbol: series.symbol,
+		symbolRotate: series.rotate,
 		symbolSize: 9,
-		itemStyle: { color, borderColor: colors.background, borderWidth: 0.5 },
-		data: marks(model.trades, pick),
+		// Plain rows drawn as one path per series: a shape each (and an object per item) made the
+		// thousand marks of a finished run the slowest part of drawing it. ECharts 6.1's large mode
+		// rotates no symbol (and a path:// one takes it seconds), so ▼ is drawn a shape each; nor
+		// can it paint an empty series.
+		large: series.rotate === 0,
+		largeThreshold: 1,
+		itemStyle: { color: series.gain ? colors.gain : colors.loss },
+		data: marks[series.id].map((mark) => [mark.time, mark.price]),
 		z: 5
-	});
+	}));
 	return {
 		animation: false,
 		useUTC: true,
 		textStyle: { fontFamily: 'inherit' },
-		grid: panes.map((pane) => ({ left: LEFT, right: RIGHT, ...layout[pane] })),
+		grid: panes.map((pane) => ({ ...FIXED_GRID, left: LEFT, right: RIGHT, ...layout[pane] })),
 		legend: {
 			show: hasPrice(model),
 			top: 0,
@@ -149,23 +167,14 @@ export function runChartOption(model: RunChartModel, colors: ChartColors): Chart
 			backgroundColor: colors.background,
 			borderColor: colors.grid,
 			textStyle: { color: colors.text, fontSize: 12 },
-			formatter: (params: unknown) => readOut(model, params as TooltipParam[])
+			formatter: (params: unknown) => readOut(model, marks, params as TooltipParam[])
 		},
 		dataZoom: [
 			{ type: 'inside', xAxisIndex: axes },
 			{ type: 'slider', xAxisIndex: axes, bottom: 6, height: 18, left: LEFT, right: RIGHT, showDetail: false, borderColor: colors.grid }
 		],
 		series: [
-			...(hasPrice(model)
-				? [
-						price,
-						scatter('long-entries', 'Long entry', 'triangle', colors.gain, (m) => m.kind === 'entry' && m.side === 'long'),
-						scatter('short-entries', 'Short entry', 'triangle', colors.loss, (m) => m.kind === 'entry' && m.side === 'short', 180),
-						// An exit's colour is its trade's result (a series each: no per-item styles to draw).
-						scatter('winning-exits', 'Winning exit', 'diamond', colors.gain, (m) => m.kind === 'exit' && (m.pnl ?? 0) >= 0),
-						scatter('losing-exits', 'Losing exit', 'diamond', colors.loss, (m) => m.kind === 'exit' && (m.pnl ?? 0) < 0)
-					]
-				: []),
+			...(hasPrice(model) ? [price, ...markSeries] : []),
 			{
 				id: 'equity',
 				name: 'Equity',

@@ -33,8 +33,7 @@ const figure = () => screen.getByRole('figure', { name: 'Sweep heatmap' });
 /** The data of the heatmap's cells as drawn: [x index, y index, value]. */
 function drawnCells(): number[][] {
 	const chart = [...charts].find((c) => figure().contains(c.element))!;
-	const series = (chart.option as { series: { data: { value: number[] }[] }[] }).series[0];
-	return series.data.map((item) => item.value);
+	return (chart.option as { series: { data: number[][] }[] }).series[0].data;
 }
 
 describe('SweepsPage', () => {
