@@ -41,11 +41,13 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 TERMINAL = ("backtest_complete", "backtest_error", "backtest_cancelled")
+RUN_TAG = '"backtest_id":"'  # how a frame names its run (the envelope comes first)
 
 PACED_LOGGER = '''
 import time
@@ -140,7 +142,7 @@ async def _client_main(
             if frame.startswith(TERMINAL, frame.rfind('{"type":"') + 9):
                 if by_id:
                     await known.wait()
-                    ended += json.loads(frame)["backtest_id"] in wanted
+                    ended += _run_of(frame) in wanted
                 else:
                     ended += 1
             if keep_latency:
@@ -148,8 +150,12 @@ async def _client_main(
                 for event in decoded if isinstance(decoded, list) else [decoded]:
                     run = event.get("backtest_id")
                     lat.append((run, now - _iso_to_epoch(event["timestamp"])))
+        return frames, times, lat
+
+    def tally(frames: list[str], times: list[float], lat: list[tuple]):
+        """Events, first and last arrival, latencies: of the runs asked for when ``by_id``."""
         if by_id:  # only the runs asked for (a message is an event: plain framing)
-            tags = [f'"backtest_id":"{run}"' for run in wanted]
+            tags = [f"{RUN_TAG}{run}" for run in wanted]
             mine = [i for i, f in enumerate(frames) if any(tag in f for tag in tags)]
             frames = [frames[i] for i in mine]
             times = [times[i] for i in mine]
@@ -163,7 +169,10 @@ async def _client_main(
             [x for _, x in lat],
         )
 
-    results = await asyncio.gather(*(read(c, i < sampled) for i, c in enumerate(readers)))
+    # Every reader reads to its end before any tallies: a reader done early must not keep the
+    # others from their last events (that delay would count as the server's latency).
+    read_back = await asyncio.gather(*(read(c, i < sampled) for i, c in enumerate(readers)))
+    results = [tally(*r) for r in read_back]
     latencies = sorted(x for r in results for x in r[3])
     print(
         json.dumps(
@@ -182,6 +191,13 @@ async def _client_main(
         conn.close()
     for sock in raw:
         sock.close()
+
+
+def _run_of(frame: str) -> str:
+    """The run of a plain frame, found without decoding it: a run's end carries its chart,
+    and a hundred readers decoding it at once would charge their time to the latency."""
+    start = frame.index(RUN_TAG) + len(RUN_TAG)
+    return frame[start : frame.index('"', start)]
 
 
 def _raw_stalled(url: str) -> socket.socket:
@@ -220,7 +236,6 @@ def _bare_main(port: int, frames_path: str) -> None:
 
     from qm_jupyter.events import utc_now_iso
 
-    frames = Path(frames_path).read_text().splitlines()
     clients: set = set()
 
     class Socket(tornado.websocket.WebSocketHandler):
@@ -237,16 +252,13 @@ def _bare_main(port: int, frames_path: str) -> None:
     class Go(tornado.web.RequestHandler):
         async def post(self):
             rate = float(self.get_argument("rate", "0"))
-            count = int(self.get_argument("count", str(len(frames))))
+            paced = Path(self.get_argument("frames", frames_path)).read_text().splitlines()
             self.finish("ok")
             start = time.monotonic()
-            for sent in range(count):
-                frame = frames[sent % len(frames)]
+            for sent, frame in enumerate(paced):
                 if rate:  # stamp at send; pace to the measured rate of the real runs
                     event = json.loads(frame)
                     event["timestamp"] = utc_now_iso()
-                    if sent % (count // 4) == count // 4 - 1:
-                        event["type"] = "backtest_complete"  # the clients count 4 ends
                     frame = json.dumps(event, separators=(",", ":"))
                     delay = start + sent / rate - time.monotonic()
                     if delay > 0:
@@ -399,6 +411,7 @@ def measure_latency(server, url: str, clients: int, rate: float, seconds: float)
         "p50": _percentile(latency, 0.5),
         "p99": _percentile(latency, 0.99),
         "per_client": result["events"] / clients,
+        "runs": ids,
     }
 
 
@@ -471,22 +484,35 @@ def main() -> None:
             f"all delivered: {complete}"
         )
 
-        # 2. Latency: 4 concurrent paced runs; the bare server sends as many frames, as fast.
-        # Rounds alternate the two; a single stall of a process (any of the seven) sets a
-        # round's p99, so the figure is the ratio of the medians.
+        # 2. Latency: 4 concurrent paced runs; the bare server sends the same frames (those
+        # of the first round's runs, in the order they were emitted: the four ends, with
+        # their charts, too), as fast. Rounds alternate the two; a single stall of a process
+        # (any of the seven) sets a round's p99, so the figure is the ratio of the medians.
         rounds = []
+        paced_path = tmp / "paced.jsonl"
         for _ in range(args.latency_rounds):
             lat = measure_latency(
                 server, qm_url, args.clients, args.latency_rate, args.latency_seconds
             )
+            if not paced_path.exists():
+                paced = [json.loads(f) for run in lat["runs"] for f in _all_frames(server, run)]
+                paced.sort(key=lambda event: (event["timestamp"], event["seq"]))
+                paced_path.write_text("".join(json.dumps(e) + "\n" for e in paced))
             clients = _start_clients(bare_url, args.clients, 4)
-            _post(bare_port, f"rate={args.latency_rate}&count={int(lat['per_client'])}")
+            _post(bare_port, urlencode({"rate": args.latency_rate, "frames": paced_path}))
             bare_ms = _finish_clients(clients)["latency_ms"]
             rounds.append(
-                (lat["p50"], lat["p99"], _percentile(bare_ms, 0.5), _percentile(bare_ms, 0.99))
+                (
+                    lat["p50"],
+                    lat["p99"],
+                    _percentile(bare_ms, 0.5),
+                    _percentile(bare_ms, 0.99),
+                    max(lat["latency_ms"], default=float("nan")),
+                    max(bare_ms, default=float("nan")),
+                )
             )
         o50, o99, b50, b99 = (statistics.median(r[i] for r in rounds) for i in range(4))
-        each = ", ".join(f"{r[1]:.1f} vs {r[3]:.1f}" for r in rounds)
+        each = ", ".join(f"{r[1]:.1f} vs {r[3]:.1f} (max {r[4]:.0f} vs {r[5]:.0f})" for r in rounds)
         print(
             f"2. latency emit->arrival, 4 paced runs, {args.clients} subscribers, "
             f"{args.latency_rate:,.0f} events/s "
