@@ -34,6 +34,7 @@ from .handlers.sweep import (
     SweepRunHandler,
 )
 from .handlers.websocket import BacktestStreamHandler
+from .heap import freeze_long_lived
 from .service import BacktestService, Retention, ServiceLimits
 from .sweeps.cluster import DaskCluster
 
@@ -271,6 +272,7 @@ class QuantMindExtension(ExtensionApp):
         self._export_connection()
         set_default_sink(HubSink(self.service.hub, asyncio.get_running_loop()))
         self._kernel_watch = asyncio.ensure_future(self._watch_kernel_runs())
+        freeze_long_lived()  # the server's modules and settings, before any run streams
         self.log.info(
             "qm_jupyter: %d backtest workers, runs stored in %s", self.workers, self.db_path
         )

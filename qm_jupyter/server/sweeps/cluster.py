@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from ...sweep_trials import cluster_threads
+from ..heap import freeze_long_lived
 
 #: Seconds the embedded cluster has to start, and to shut down before it is killed.
 LOCAL_START_TIMEOUT = 60.0
@@ -73,6 +74,7 @@ class DaskCluster:
                     timeout=self.connect_timeout,
                     set_as_default=False,
                 )
+                freeze_long_lived()  # distributed's modules, imported just now
             except Exception as error:  # OSError, TimeoutError, a cluster that fails to start
                 raise ClusterUnavailable(
                     f"cannot reach the Dask scheduler at {self.where}: {error}"
