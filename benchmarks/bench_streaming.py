@@ -12,7 +12,8 @@ bare Tornado app), and the clients (one asyncio process holding every connection
    Target: ratio >= 0.7.
 2. Latency from emission (the event's ``timestamp``, stamped in the worker when the line is
    logged; the bare server stamps at send) to arrival, p50/p99, N subscribers, 4 concurrent
-   runs vs the bare server sending the same number of frames at the same rate. The runs are a
+   runs vs the bare server sending the same frames (the first round's, run ends included) at
+   the same rate. The runs are a
    user strategy (``paced_logger``, from the server's strategies folder) that logs one line per
    bar at a steady rate, so both servers send at the same pace and below what the clients can
    read: latency, not the draining of a backlog. Rounds (``--latency-rounds``, default 3)
