@@ -176,8 +176,10 @@ def test_the_chart_fills_in_live_from_progress_points_marked_to_market():
     for event in make_events("r1", START, *points):
         widget.push(event)
     deadline = time.monotonic() + 5
-    while len(widget.chart.data[EQUITY].y or ()) < 3 and time.monotonic() < deadline:
+    drawn = False  # the refresh thread fills the chart, then shows it
+    while not drawn and time.monotonic() < deadline:
         time.sleep(0.02)
+        drawn = len(widget.chart.data[EQUITY].y or ()) == 3 and widget.chart in widget.children
     chart = widget.chart
     assert chart in widget.children
     assert list(chart.data[EQUITY].y) == [10_000.0, 10_400.0, 10_100.0]
