@@ -61,8 +61,10 @@ class PacedLogger(Strategy):
 
     name = "paced_logger"
     rate = Param(25.0, min=0.1, max=100_000.0)
+    wait = Param(0.0, min=0.0, max=10.0)  # before the first line: time for readers to subscribe
 
     def init(self):
+        time.sleep(self.wait)
         self.started = time.monotonic()
 
     def next(self):
@@ -89,8 +91,10 @@ async def _client_main(
     batched: bool,
     sampled: int,
     by_id: bool = False,
+    own_runs: bool = False,
 ) -> None:
-    """Connect ``count`` readers (+ idle, + stalled), subscribe to all, read ``runs`` runs.
+    """Connect ``count`` readers (+ idle, + stalled), subscribe them to all runs (or to the
+    runs to read: ``own_runs``), read ``runs`` runs.
 
     Readers find run ends in each message without decoding it (the clients share the
     server's cores) and count the events they kept once the runs have ended, so that this
@@ -99,6 +103,8 @@ async def _client_main(
     time, whose end is then the last event of its message). ``by_id`` (plain framing): the ids
     of the runs to read come as one line on stdin once they are posted, and only their events
     are counted, timed and ended on (other runs, a sweep's trials, may stream meanwhile).
+    ``own_runs`` (with ``by_id``): each reader subscribes to those runs only (``since`` 0) once
+    it knows them, so no other run's events reach it: a client that does not watch the others.
     """
     from tornado.websocket import websocket_connect
 
@@ -111,8 +117,9 @@ async def _client_main(
     raw = [_raw_stalled(url) for _ in range(stalled)]
     for conn in readers:
         await conn.read_message()  # connected (the bare server sends one too)
-        conn.write_message(json.dumps({"type": "subscribe", "topic": "backtest"}))
-        await conn.read_message()
+        if not own_runs:
+            conn.write_message(json.dumps({"type": "subscribe", "topic": "backtest"}))
+            await conn.read_message()
     wanted: set[str] = set()
     known = asyncio.Event()
     if by_id:
@@ -127,10 +134,17 @@ async def _client_main(
 
     async def read(conn, keep_latency: bool):
         frames, times, ended, lat = [], [], 0, []
+        if own_runs:
+            await known.wait()
+            for run in sorted(wanted):
+                subscribe = {"type": "subscribe", "topic": "backtest", "backtest_id": run}
+                conn.write_message(json.dumps({**subscribe, "since": 0}))
         while ended < runs:
             frame = await conn.read_message()
             if frame is None:
                 break
+            if frame.startswith('{"type":"subscribed"'):
+                continue
             now = time.time()
             frames.append(frame)
             if by_id:
@@ -294,8 +308,10 @@ def _start_clients(
     batched: bool = False,
     sampled: int = 10,
     by_id: bool = False,
+    own_runs: bool = False,
 ):
-    args = [url, *map(str, (count, runs, idle, stalled, int(batched), sampled, int(by_id)))]
+    flags = (count, runs, idle, stalled, int(batched), sampled, int(by_id), int(own_runs))
+    args = [url, *map(str, flags)]
     process = subprocess.Popen(
         [sys.executable, __file__, "--client", *args],
         stdin=subprocess.PIPE,
@@ -371,12 +387,15 @@ def write_paced_logger(root: Path) -> None:
     (root / "strategies" / "paced_logger.py").write_text(PACED_LOGGER)
 
 
-def measure_fanout(server, url: str, clients: int, bars: int, seed: int = 1) -> dict:
+def measure_fanout(
+    server, url: str, clients: int, bars: int, seed: int = 1, own_runs: bool = False
+) -> dict:
     """Figure 1 on ``server`` (a tests/server_process.JupyterServer): ``clients`` subscribers
     (plain framing, one client process) read one busy run (sma_crossover 2/3 on ``bars``
-    sample bars, a line per trade). Returns events/s delivered to them all ("rate"), the
-    events they received in all, over how many seconds, and whether each got every event."""
-    process = _start_clients(url, clients, 1, by_id=True)
+    sample bars, a line per trade), subscribed to all runs or, ``own_runs``, to that run only.
+    Returns events/s delivered to them all ("rate"), the events they received in all, over how
+    many seconds, and whether each got every event."""
+    process = _start_clients(url, clients, 1, by_id=True, own_runs=own_runs)
     backtest_id = server.post("api/v1/backtest/run", _run_body(bars, seed))["backtest_id"]
     _send_ids(process, [backtest_id])
     result = _finish_clients(process)
@@ -391,18 +410,22 @@ def measure_fanout(server, url: str, clients: int, bars: int, seed: int = 1) -> 
     }
 
 
-def measure_latency(server, url: str, clients: int, rate: float, seconds: float) -> dict:
+def measure_latency(
+    server, url: str, clients: int, rate: float, seconds: float, own_runs: bool = False
+) -> dict:
     """Figure 2 on ``server`` (whose root has ``paced_logger``, see write_paced_logger): 4
     concurrent paced runs logging ``rate`` lines/s in all for ``seconds``, read by ``clients``
-    subscribers. Returns the latencies (ms, sorted) of the sampled readers' events, p50, p99,
-    and the events each client received."""
+    subscribers of all runs or, ``own_runs``, of those 4 only (the runs then wait a second
+    before their first line: the subscriptions come after the runs are posted). Returns the
+    latencies (ms, sorted) of the sampled readers' events, p50, p99, and the events each
+    client received."""
     per_run = rate / 4
     paced = {
         "strategy": "paced_logger",
-        "params": {"rate": per_run},
+        "params": {"rate": per_run, "wait": 1.0 if own_runs else 0.0},
         "data": {"sample": "gbm", "bars": int(per_run * seconds), "seed": 5},
     }
-    process = _start_clients(url, clients, 4, by_id=True)
+    process = _start_clients(url, clients, 4, by_id=True, own_runs=own_runs)
     ids = [server.post("api/v1/backtest/run", paced)["backtest_id"] for _ in range(4)]
     _send_ids(process, ids)
     result = _finish_clients(process)
@@ -609,12 +632,14 @@ def _post(port: int, query: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
-        url, count, runs, idle, stalled, batched, sampled, by_id = (
+        url, count, runs, idle, stalled, batched, sampled, by_id, own_runs = (
             sys.argv[2],
-            *map(int, sys.argv[3:10]),
+            *map(int, sys.argv[3:11]),
         )
         asyncio.run(
-            _client_main(url, count, runs, idle, stalled, bool(batched), sampled, bool(by_id))
+            _client_main(
+                url, count, runs, idle, stalled, bool(batched), sampled, bool(by_id), bool(own_runs)
+            )
         )
     elif len(sys.argv) > 1 and sys.argv[1] == "--bare":
         _bare_main(int(sys.argv[2]), sys.argv[3])

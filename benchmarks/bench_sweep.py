@@ -1,7 +1,7 @@
 """Sweep benchmarks: parameter sweeps on Dask through a real `jupyter server`, each figure a
 ratio against a baseline measured in the same run.
 
-    python benchmarks/bench_sweep.py           # the issue's sizes (~6 min on 2 idle cores)
+    python benchmarks/bench_sweep.py           # the issue's sizes (~10 min on 2 idle cores)
     python benchmarks/bench_sweep.py --quick   # smoke run: small sizes (~1.5 min)
 
 A `jupyter server` subprocess (tests/server_process.py, only this extension enabled) serves a
@@ -26,12 +26,14 @@ sweep: a warm-up sweep starts it before anything is timed). Issue 15, "Must show
    `dask_scheduler_address`; the grid of [1], with sma_crossover and its per-bar form
    sma_crossover_bars (trials ~5x longer). Target >= 1.6x.
 4. Event loop responsiveness: /ws fan-out (events/s to N subscribers of a busy run) and
-   latency (p99, 4 paced runs) for clients that do not watch the sweep (topic-wide
-   subscribers: they get the sweep's trial events too, but count and time only their runs'),
-   measured while a 4,000-trial sweep keeps the embedded cluster busy (cancelled after) vs
-   idle (bench_streaming.py's measurements, alternated pairs, medians). Target >= 0.8x of
-   idle (latency: idle p99 / during p99). Also, without a target: the same while as many
-   processes as the cluster has workers spin, no sweep (the share of the cores alone).
+   latency (p99, 4 paced runs) for the other clients, those that do not watch the sweep
+   (each subscribes to its runs by id), measured while a 4,000-trial sweep keeps the
+   embedded cluster busy (cancelled after) vs idle (bench_streaming.py's measurements,
+   alternated pairs, medians). Target >= 0.8x of idle (latency: idle p99 / during p99).
+   Also, without a target, in the first round: the same for N topic-wide subscribers, which
+   watch every run and so every trial of the sweep (its starts, ends and entries: ~3 events
+   a trial to each of them), and while as many processes as the cluster has workers spin,
+   no sweep (the share of the cores alone).
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ FULL = Sizes(
     fanout_bars=6_000,
     latency_seconds=20.0,
     latency_rate=100.0,
-    pairs=2,
+    pairs=5,
 )
 QUICK = Sizes(
     bars=20_000,
@@ -475,10 +477,12 @@ def _sweep_running(js, sweep_id: str) -> tuple[str, int]:
     return sweep["status"], (sweep["counts"] or {}).get("completed", 0)
 
 
-def _measure(js, url: str, sizes: Sizes) -> dict:
+def _measure(js, url: str, sizes: Sizes, own_runs: bool = True) -> dict:
     cut = cut_clients(js)
-    fan = measure_fanout(js, url, sizes.clients, sizes.fanout_bars)
-    lat = measure_latency(js, url, sizes.clients, sizes.latency_rate, sizes.latency_seconds)
+    fan = measure_fanout(js, url, sizes.clients, sizes.fanout_bars, own_runs=own_runs)
+    lat = measure_latency(
+        js, url, sizes.clients, sizes.latency_rate, sizes.latency_seconds, own_runs=own_runs
+    )
     return {
         "rate": fan["rate"],
         "complete": fan["complete"],
@@ -501,16 +505,19 @@ def bench_responsiveness(server: Server, csv: Path, sizes: Sizes) -> None:
     )
     cores = multiprocessing.cpu_count()
     print(
-        f"\n[4] /ws for clients not watching the sweep: fan-out to {sizes.clients} subscribers "
-        f"of a busy run ({sizes.fanout_bars:,} bars) and latency (4 paced runs, "
-        f"{sizes.latency_rate:g} lines/s, {sizes.latency_seconds:g} s), idle vs while a grid "
-        f"sweep keeps the embedded cluster busy; also while {cores} processes spin (CPU load "
-        f"like the cluster's, no sweep: how much of the difference is CPU share; first round "
-        f"only); {sizes.pairs} alternated round(s)"
+        f"\n[4] /ws for clients not watching the sweep (each subscribed to its runs): fan-out "
+        f"to {sizes.clients} subscribers of a busy run ({sizes.fanout_bars:,} bars) and latency "
+        f"(4 paced runs, {sizes.latency_rate:g} lines/s, {sizes.latency_seconds:g} s), idle vs "
+        f"while a grid sweep keeps the embedded cluster busy; {sizes.pairs} alternated "
+        f"round(s). First round only, no target: the same for {sizes.clients} topic-wide "
+        f"subscribers (they watch the sweep too: every trial's events), and while {cores} "
+        f"processes spin (CPU load like the cluster's, no sweep)"
     )
-    runs: dict[str, list[dict]] = {"idle": [], "sweep": [], "cpu": []}
+    runs: dict[str, list[dict]] = {key: [] for key in ("idle", "sweep", "all", "all_sweep", "cpu")}
     for round_ in range(sizes.pairs):
         runs["idle"].append(_measure(js, url, sizes))
+        if not round_:
+            runs["all"].append(_measure(js, url, sizes, own_runs=False))
 
         sweep_id = js.post("api/v1/sweep/run", body)["sweep_id"]
         deadline = time.monotonic() + 60
@@ -518,9 +525,14 @@ def bench_responsiveness(server: Server, csv: Path, sizes: Sizes) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError("the sweep did not start")
             time.sleep(0.1)
-        result = _measure(js, url, sizes)
-        status, result["trials"] = _sweep_running(js, sweep_id)
-        result["covered"] = status == "running"  # still going after the measurements
+        measured = [("sweep", _measure(js, url, sizes))]
+        if not round_:
+            measured.append(("all_sweep", _measure(js, url, sizes, own_runs=False)))
+        status, trials = _sweep_running(js, sweep_id)
+        for key, result in measured:
+            result["trials"] = trials
+            result["covered"] = status == "running"  # still going after the measurements
+            runs[key].append(result)
         if status == "running":
             js.post(f"api/v1/sweep/{sweep_id}/cancel")
         deadline = time.monotonic() + 30
@@ -528,7 +540,6 @@ def bench_responsiveness(server: Server, csv: Path, sizes: Sizes) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError("the sweep did not stop")
             time.sleep(0.1)
-        runs["sweep"].append(result)
 
         if round_:
             continue  # the CPU-load comparison once: it has no target
@@ -541,14 +552,20 @@ def bench_responsiveness(server: Server, csv: Path, sizes: Sizes) -> None:
             for process in spinning:
                 process.terminate()
                 process.join()
-    labels = {"idle": "idle", "sweep": "during a sweep", "cpu": f"{cores} spinning"}
+    labels = {
+        "idle": "idle",
+        "sweep": "during a sweep",
+        "all": "idle, topic-wide",
+        "all_sweep": "sweep, topic-wide",
+        "cpu": f"{cores} spinning",
+    }
     for key, label in labels.items():
         for run in runs[key]:
             extra = ""
             if "trials" in run:
                 extra = f"; sweep trials done {run['trials']}, still running: {run['covered']}"
             print(
-                f"  {label:<15} fan-out {run['rate']:9,.0f} events/s (all delivered: "
+                f"  {label:<17} fan-out {run['rate']:9,.0f} events/s (all delivered: "
                 f"{run['complete']}; clients cut off: {run['cut']}), latency p50 "
                 f"{run['p50']:6.1f} ms p99 {run['p99']:6.1f} ms{extra}"
             )
@@ -560,13 +577,19 @@ def bench_responsiveness(server: Server, csv: Path, sizes: Sizes) -> None:
         )
 
     idle, busy, cpu = medians("idle"), medians("sweep"), medians("cpu")
+    watching_idle, watching = medians("all"), medians("all_sweep")
     rate, latency = busy[0] / idle[0], idle[1] / busy[1]
-    covered = all(r["covered"] for r in runs["sweep"])
+    covered = all(r["covered"] for r in runs["sweep"] + runs["all_sweep"])
     summary(
         f"  => [4] during a sweep / idle: fan-out events/s {rate:.2f}x, latency (p99 idle / "
         f"during) {latency:.2f}x ({idle[1]:.1f} vs {busy[1]:.1f} ms); target >= 0.8x: "
         f"{verdict(rate >= 0.8 and latency >= 0.8)}"
         + ("" if covered else " (THE SWEEP ENDED BEFORE THE MEASUREMENTS DID)")
+    )
+    summary(
+        f"  => [4] (no target) {sizes.clients} topic-wide subscribers, during a sweep / idle: "
+        f"fan-out {watching[0] / watching_idle[0]:.2f}x, latency "
+        f"{watching_idle[1] / watching[1]:.2f}x ({watching_idle[1]:.1f} vs {watching[1]:.1f} ms)"
     )
     summary(
         f"  => [4] (no target) with {cores} spinning processes instead / idle: fan-out "
@@ -637,7 +660,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=["speed", "quality", "scaling", "responsiveness"],
     )
     parser.add_argument("--seeds", type=int, help="seeds of [2] (default 5; --quick 2)")
-    parser.add_argument("--pairs", type=int, help="idle/during pairs of [4] (default 2; --quick 1)")
+    parser.add_argument("--pairs", type=int, help="idle/during pairs of [4] (default 5; --quick 1)")
     parser.add_argument(
         "--tmp-dir", type=Path, help="where the servers' roots go (default: the system's temp dir)"
     )

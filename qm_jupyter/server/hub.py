@@ -3,7 +3,8 @@
 Everything here runs on the server's event loop thread. ``EventHub.publish`` gives a
 batch of drafts contiguous sequence numbers, stores them (and the run's new state) in
 one transaction, and only then offers the frames to subscribers, so a subscriber that
-replays from the store and then follows live can never see a gap or a duplicate.
+replays from the store and then follows live can never see a gap or a duplicate
+(``EventHub.batch`` stores many publishes in one transaction, and offers after it).
 
 A :class:`Subscriber` is one client's view of the stream, independent of transport:
 a bounded outbox of wire frames plus a per-run cursor. When its outbox is full the
@@ -21,7 +22,8 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +119,10 @@ class EventHub:
         # read per chunk, not ten). A cached chunk always equals the store's: publish is
         # the only writer of events, and it extends the (growing, list) chunk it stored into.
         self._chunks: OrderedDict[tuple[str, int], Sequence[str]] = OrderedDict()
+        # Inside batch(): what it published, offered once it commits, and the streams it
+        # created or wrote (read again from the store if it fails).
+        self._batched: list[tuple[str, int, list[SharedChunk], bool]] | None = None
+        self._touched: set[str] = set()
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -140,11 +146,18 @@ class EventHub:
         )
         self.store.create_run(run)
         self._heads[run.backtest_id] = 0
+        self._mark_touched(run.backtest_id)
         return run
 
     def create_sweep(self, sweep: SweepRecord) -> None:
         self.store.create_sweep(sweep)
-        self._heads[sweep_key(sweep.sweep_id)] = 0
+        key = sweep_key(sweep.sweep_id)
+        self._heads[key] = 0
+        self._mark_touched(key)
+
+    def _mark_touched(self, key: str) -> None:
+        if self._batched is not None:
+            self._touched.add(key)
 
     def ensure_run(self, backtest_id: str, *, origin: str) -> RunRecord:
         """The run with this id, created (as started elsewhere) if it does not exist yet."""
@@ -158,6 +171,32 @@ class EventHub:
         self.store.update_run(backtest_id, status="running", started_at=utc_now_iso())
 
     # -- events -------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Store everything published, created or marked inside in one transaction (a batch
+        inside a batch joins it): a sweep's task that ends a dozen trials commits once, not
+        a few times a trial. Subscribers are offered its frames once it committed; if it
+        fails, nothing of it was stored or offered, and the streams it wrote are read again
+        from the store. Nothing inside may await: the frames wait for the commit."""
+        if self._batched is not None:
+            yield
+            return
+        self._batched, self._touched = [], set()
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            for key in self._touched:
+                self._heads.pop(key, None)
+            for cached in [cached for cached in self._chunks if cached[0] in self._touched]:
+                del self._chunks[cached]
+            raise
+        finally:
+            offers, self._batched = self._batched, None
+            self._touched = set()
+        for offer in offers:
+            self._offer(*offer)
 
     def publish(self, backtest_id: str, drafts: Sequence[EventDraft]) -> int:
         """Number, store and fan out a batch of one stream's events; return the last seq.
@@ -197,11 +236,19 @@ class EventHub:
         else:
             self._heads[backtest_id] = seq
         chunks = self._chunk_and_cache(backtest_id, first, frames)
+        if self._batched is None:
+            self._offer(backtest_id, first, chunks, ended)
+        else:
+            self._mark_touched(backtest_id)
+            self._batched.append((backtest_id, first, chunks, ended))
+        return seq
+
+    def _offer(self, backtest_id: str, first: int, chunks: list[SharedChunk], ended: bool) -> None:
+        """Hand stored frames to the stream's subscribers (then, at its end, retention)."""
         for subscriber in self._following_all | self._following.get(backtest_id, set()):
             subscriber.offer(backtest_id, first, chunks)
         if ended and self.on_run_end is not None:
             self.on_run_end(backtest_id)
-        return seq
 
     def delete_runs(self, backtest_ids: Sequence[str]) -> None:
         """Delete ended runs and their events; their followers are told (``unsubscribed``

@@ -332,3 +332,47 @@ async def test_a_client_is_cut_only_with_a_full_buffer_and_no_bytes_taken(hub):
     assert not subscriber.cut_off_if_stalled()
     await asyncio.sleep(0.1)  # and then nothing more
     assert subscriber.cut_off_if_stalled() and subscriber.closed
+
+
+async def test_a_batch_commits_once_and_offers_only_after_its_commit(hub):
+    subscriber = Subscriber(hub, on_overflow=pytest.fail)
+    subscriber.follow_all()
+    commits = []
+    hub.store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    with hub.batch():
+        runs = [hub.create_run({}).backtest_id for _ in range(10)]
+        for run_id in runs:
+            hub.mark_running(run_id)
+            with hub.batch():  # joins the outer one
+                hub.publish(run_id, logs("started"))
+            hub.publish(run_id, [EventDraft("backtest_complete", {"metrics": {}})])
+        assert subscriber.buffered == 0  # nothing offered before the commit
+        assert commits == []
+    assert commits == ["COMMIT"]
+    frames = await drain(subscriber, 20)
+    assert [(f["backtest_id"], f["seq"]) for f in frames] == [
+        (run_id, seq) for run_id in runs for seq in (1, 2)
+    ]
+    assert {hub.get_run(run_id).status for run_id in runs} == {"completed"}
+    subscriber.close()
+
+
+async def test_a_failed_batch_stores_and_offers_nothing_and_numbering_resumes(hub):
+    run_id = hub.create_run({}).backtest_id
+    hub.publish(run_id, logs("m1"))
+    subscriber = Subscriber(hub, on_overflow=pytest.fail)
+    subscriber.follow_all()
+    with pytest.raises(RuntimeError, match="disk full"), hub.batch():
+        hub.publish(run_id, logs("m2", "m3"))
+        created = hub.create_run({}).backtest_id
+        hub.publish(created, logs("c1"))
+        raise RuntimeError("disk full")
+    assert subscriber.buffered == 0
+    assert hub.get_run(created) is None
+    with pytest.raises(UnknownRunError):
+        hub.publish(created, logs("c2"))
+    assert hub.publish(run_id, logs("m2 again")) == 2  # numbered from what was stored
+    frames = await drain(subscriber, 1)
+    assert [(f["seq"], f["data"]["message"]) for f in frames] == [(2, "m2 again")]
+    assert [json.loads(f)["seq"] for f in hub.store.frames_since(run_id, 0)] == [1, 2]
+    subscriber.close()

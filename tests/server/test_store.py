@@ -106,3 +106,26 @@ def test_list_runs_filters_by_sweep_newest_first_with_limit_and_offset(tmp_path)
     assert listed(None, limit=2, offset=2) == [ids[0]]
     assert all(run.sweep_id is None for run in store.list_runs(sweep_id=None))
     store.close()
+
+
+def test_a_transaction_joins_an_outer_one_and_rolls_back_whole(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    hub = EventHub(store)
+    kept = hub.create_run({}).backtest_id
+    commits = []
+    store._db.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    with store.transaction():
+        store.update_run(kept, status="running")
+        store.append_events(kept, 1, [frame(kept, 1)], {"last_seq": 1})  # joins: no commit
+        assert commits == []
+    assert commits == ["COMMIT"]
+    try:
+        with store.transaction():
+            store.append_events(kept, 2, [frame(kept, 2)], {"last_seq": 2})
+            store.update_run(kept, status="failed")
+            raise RuntimeError("disk full")
+    except RuntimeError:
+        pass
+    run = store.get_run(kept)
+    assert (run.status, run.last_seq, len(store.frames_since(kept, 0))) == ("running", 1, 1)
+    store.close()

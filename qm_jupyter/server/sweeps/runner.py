@@ -367,14 +367,15 @@ class SweepRunner:
         finally:
             for follower in followers:
                 follower.cancel()
-            for trial in in_flight.values():
-                if trial.entry is None:
-                    self._end_trial_run(
-                        trial,
-                        backtest_error(
-                            "the sweep ended while this trial was in flight", "SweepEnded"
-                        ),
-                    )
+            with self.hub.batch():
+                for trial in in_flight.values():
+                    if trial.entry is None:
+                        self._end_trial_run(
+                            trial,
+                            backtest_error(
+                                "the sweep ended while this trial was in flight", "SweepEnded"
+                            ),
+                        )
 
     async def _next_batch(
         self, sweep: _Sweep, search: Search, size: int
@@ -382,13 +383,16 @@ class SweepRunner:
         """The next ``size`` combinations' trials (those the strategy rejects are recorded
         as skipped), and whether the search ran out of combinations."""
         combos = await asyncio.to_thread(ask_combinations, search, size)
-        batch = []
-        for token, combo in combos:
-            trial = self._new_trial(sweep, token, combo)
-            if trial is None:
-                await asyncio.to_thread(search.tell, token, None)
-            else:
-                batch.append(trial)
+        batch, rejected = [], []
+        with self.hub.batch():  # their runs created in one commit
+            for token, combo in combos:
+                trial = self._new_trial(sweep, token, combo)
+                if trial is None:
+                    rejected.append(token)
+                else:
+                    batch.append(trial)
+        for token in rejected:
+            await asyncio.to_thread(search.tell, token, None)
         return batch, len(combos) < size
 
     def _new_trial(self, sweep: _Sweep, token: Any, combo: dict[str, Any]) -> _Trial | None:
@@ -448,31 +452,38 @@ class SweepRunner:
             future.release()  # the results are in hand: the cluster may forget them
         except Exception as error:  # cancelled (by us, or with the lost scheduler), or a crash
             lost = not sweep.cancelling and getattr(future, "status", "") == "cancelled"
-            for trial in batch:
-                trial.lost_scheduler = lost
-                ending = (
-                    backtest_error(
-                        f"lost the connection to the Dask scheduler at {self.cluster.where}",
-                        "SchedulerLost",
+            with self.hub.batch():
+                for trial in batch:
+                    trial.lost_scheduler = lost
+                    ending = (
+                        backtest_error(
+                            f"lost the connection to the Dask scheduler at {self.cluster.where}",
+                            "SchedulerLost",
+                        )
+                        if lost
+                        else task_failure(error, sweep.cancelling)
                     )
-                    if lost
-                    else task_failure(error, sweep.cancelling)
-                )
-                self._end_trial(sweep, trial, ending, None)
+                    self._end_trial(sweep, trial, ending, None)
             return
+        # Each trial in turn: its attempt settled, its events awaited, its end published;
+        # each step for the whole task at once (a commit each, not a few per trial).
+        with self.hub.batch():
+            for trial, outcome in zip(batch, outcomes, strict=True):
+                before = trial.attempts
+                notice = trial.settle(outcome)  # no message of this attempt came first
+                if before == 0:
+                    self.hub.mark_running(trial.backtest_id)
+                elif notice is not None:
+                    self._publish_run(trial.backtest_id, [notice])
         for trial, outcome in zip(batch, outcomes, strict=True):
-            before = trial.attempts
-            notice = trial.settle(outcome)  # no message of this attempt came first
-            if before == 0:
-                self.hub.mark_running(trial.backtest_id)
-            elif notice is not None:
-                self._publish_run(trial.backtest_id, [notice])
             await self._await_events(trial, outcome)
-            complete = outcome.terminal_type == BACKTEST_COMPLETE
-            # A completed trial's result (its chart: hundreds of KB) is framed as it came.
-            data = orjson.Fragment if complete else orjson.loads
-            ending = EventDraft(outcome.terminal_type, data(outcome.terminal_data))
-            self._end_trial(sweep, trial, ending, outcome.metrics if complete else None)
+        with self.hub.batch():
+            for trial, outcome in zip(batch, outcomes, strict=True):
+                complete = outcome.terminal_type == BACKTEST_COMPLETE
+                # A completed trial's result (its chart: hundreds of KB) is framed as it came.
+                data = orjson.Fragment if complete else orjson.loads
+                ending = EventDraft(outcome.terminal_type, data(outcome.terminal_data))
+                self._end_trial(sweep, trial, ending, outcome.metrics if complete else None)
 
     def _end_trial(
         self, sweep: _Sweep, trial: _Trial, ending: EventDraft, metrics: dict[str, Any] | None
@@ -507,28 +518,33 @@ class SweepRunner:
     def _on_events(self, sweep: _Sweep, event: tuple[float, dict[str, Any]]) -> None:
         """A message of a task's trials' events from the sweep's Dask topic (on the loop)."""
         message = event[1]
-        for segment in message["runs"]:
-            trial = sweep.trials.get(segment["run"])
-            if trial is None or trial.entry is not None:
-                continue
-            before = trial.attempts
-            taken = trial.take(message, segment)
-            if taken is None:
-                continue  # a late message of an attempt whose worker was lost
-            notices, events, lost = taken
-            if before == 0:
-                self.hub.mark_running(trial.backtest_id)
-            if lost:
-                self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, lost)
-            drafts = [
-                EventDraft(
-                    kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
-                )
-                for kind, data, stamp in events
-            ]
-            if notices or drafts:
-                self._publish_run(trial.backtest_id, [*notices, *drafts])
-            trial.arrived.set()
+        with self.hub.batch():  # the message's trials' events in one commit
+            for segment in message["runs"]:
+                self._take_segment(sweep, message, segment)
+
+    def _take_segment(self, sweep: _Sweep, message: dict[str, Any], segment: dict) -> None:
+        """Publish one trial's part of a message."""
+        trial = sweep.trials.get(segment["run"])
+        if trial is None or trial.entry is not None:
+            return
+        before = trial.attempts
+        taken = trial.take(message, segment)
+        if taken is None:
+            return  # a late message of an attempt whose worker was lost
+        notices, events, lost = taken
+        if before == 0:
+            self.hub.mark_running(trial.backtest_id)
+        if lost:
+            self.log.warning("Trial %s: %d events lost on the way", trial.backtest_id, lost)
+        drafts = [
+            EventDraft(
+                kind, orjson.Fragment(data) if kind == LOG_ENTRY else orjson.loads(data), stamp
+            )
+            for kind, data, stamp in events
+        ]
+        if notices or drafts:
+            self._publish_run(trial.backtest_id, [*notices, *drafts])
+        trial.arrived.set()
 
     # -- publishing -------------------------------------------------------------------------
 
