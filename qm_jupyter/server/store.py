@@ -260,19 +260,19 @@ class RunStore:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything written inside commits at once, or not at all; a transaction opened
-        inside one joins it. One commit appends the pages its writes touched to the WAL once:
-        a dozen small writes in one cost about what one does."""
+        """Everything written inside commits at once, or not at all (a failed commit too);
+        a transaction opened inside one joins it (:meth:`.EventHub.batch` stores a sweep
+        task's trials so)."""
         if self._db.in_transaction:
             yield
             return
         self._db.execute("BEGIN")
         try:
             yield
+            self._db.commit()
         except BaseException:
             self._db.rollback()
             raise
-        self._db.commit()
 
     def close(self) -> None:
         if self._checkpointer is not None:
