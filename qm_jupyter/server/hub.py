@@ -182,7 +182,7 @@ class EventHub:
         if self._batched is not None:
             yield
             return
-        self._batched, self._touched = [], set()
+        self._batched = []  # and _touched is empty: the last batch emptied it
         try:
             with self.store.transaction():
                 yield
